@@ -1,0 +1,65 @@
+// map_lookup.hpp - one named map: its .cf sources and Postfix's address fallbacks.
+//
+// A map combines one or more sources in order, like Postfix's `virtual_alias_maps = A, B`.
+// For address maps the key is tried in steps, and each step runs across every source
+// before the next step starts (mail_addr_find(3) over a map list):
+//   1. user+ext@domain   (the full key)
+//   2. user@domain       (extension removed, if recipient_delimiter is set and present)
+//   3. @domain
+// The first source that finds a value wins. An error in any source stops the lookup with
+// temp_error, as maps_find() does. Keys are folded to lower case first. For alias maps a
+// match on step 2 gets the extension put back into every result address
+// (propagate_unmatched_extensions), as cleanup(8) does for virtual_alias_maps.
+#pragma once
+
+#include "lookupd/lookup_types.hpp"
+#include "lookupd/map_source.hpp"
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace postern::lookupd {
+
+enum class MapKind {
+  plain,    // only the full key
+  address,  // fallbacks (virtual_mailbox_maps)
+  alias     // fallbacks + extension propagation (virtual_alias_maps)
+};
+
+struct MapDefinition {
+  std::string name;
+  MapKind kind = MapKind::plain;
+  std::string recipient_delimiter = "+";  // each character is a delimiter, as in Postfix
+  std::vector<MapSource> sources;
+};
+
+// What one source answered for one key.
+struct SourceAnswer {
+  Outcome outcome = Outcome::not_found;  // found, not_found or temp_error
+  std::vector<std::string> values;       // raw column values, in row order, for found
+  std::string reason;                    // for temp_error
+};
+
+// Runs one source's query for one (already lower-cased) key; the daemon backs this with
+// SQL on a worker, the tests with a fake.
+using SourceRunner = std::function<SourceAnswer(const MapSource& source, std::string_view key)>;
+
+// One line per step tried, for the admin query command.
+using TraceSink = std::function<void(std::string_view line)>;
+
+// The keys tried, in order, for key under def (lower-cased; no duplicates).
+std::vector<std::string> fallback_keys(const MapDefinition& def, std::string_view key);
+
+// The whole lookup. Applies `domain` pre-filters, result_format and expansion_limit,
+// joins several values with ",", never returns an empty found value.
+LookupResult lookup(const MapDefinition& def, std::string_view key, const SourceRunner& run,
+                    const TraceSink& trace = nullptr);
+
+// The SQL-backed SourceRunner body: expands the query with conn's escaping, runs it,
+// returns the first column of every row (NULLs and empty strings skipped).
+SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::Connection& conn,
+                            const TraceSink& trace = nullptr);
+
+}  // namespace postern::lookupd
