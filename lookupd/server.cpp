@@ -1,1 +1,127 @@
-// placeholder: being written
+// server.cpp - listeners, sessions, reload and drain; see server.hpp.
+#include "lookupd/server.hpp"
+
+#include "common/log.hpp"
+#include "lookupd/protocol_codecs.hpp"
+
+namespace postern::lookupd {
+namespace {
+
+ConnectionLimits limits_for(const LookupdConfig& config, TableProtocol protocol) {
+  ConnectionLimits limits;
+  // Room for "<map name> <10000-byte key>", or a fully %XX-encoded key.
+  limits.max_frame = protocol == TableProtocol::socketmap ? kMaxKeyBytes + 256 : 3 * kMaxKeyBytes + 16;
+  limits.idle_timeout_ms = config.idle_timeout_ms;
+  return limits;
+}
+
+}  // namespace
+
+Server::Server(uv_loop_t* loop, std::shared_ptr<const LookupdConfig> config)
+    : loop_(loop), config_(std::move(config)) {}
+
+Server::~Server() {
+  if (grace_timer_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(grace_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    grace_timer_ = nullptr;
+  }
+}
+
+Status Server::listen() {
+  std::vector<std::unique_ptr<Listener>> opened;
+  auto open = [&](const ListenAddress& address, TableProtocol protocol, std::string tcp_map) -> Status {
+    Framing framing = protocol == TableProtocol::socketmap ? Framing::netstring : Framing::line;
+    auto listener = Listener::open(loop_, address, config_->socket_options, framing, limits_for(*config_, protocol),
+                                   [this, protocol, tcp_map](std::shared_ptr<Connection> c) {
+                                     accept(std::move(c), protocol, tcp_map);
+                                   });
+    if (!listener) return listener.error();
+    log_info("listening on {} ({})", address.str(),
+             protocol == TableProtocol::socketmap ? "socketmap" : "tcp_table map " + tcp_map);
+    opened.push_back(std::move(*listener));
+    return Status::Ok();
+  };
+  for (const ListenAddress& address : config_->socketmap_listen) {
+    Status s = open(address, TableProtocol::socketmap, "");
+    if (!s) return s;  // `opened` closes what was bound so far
+  }
+  for (const MapConfig& map : config_->maps) {
+    if (!map.tcp_listen) continue;
+    Status s = open(*map.tcp_listen, TableProtocol::tcp, map.definition.name);
+    if (!s) return s;
+  }
+  listeners_ = std::move(opened);
+  return Status::Ok();
+}
+
+void Server::start_workers() { resolver_ = std::make_unique<Resolver>(loop_, config_); }
+
+void Server::accept(std::shared_ptr<Connection> connection, TableProtocol protocol, std::string tcp_map) {
+  if (stopping_ || !resolver_) {
+    connection->close();
+    return;
+  }
+  auto session = std::make_shared<ClientSession>(connection, protocol, std::move(tcp_map), *resolver_);
+  sessions_.insert(session);
+  std::weak_ptr<ClientSession> weak = session;
+  session->start([this, weak] {
+    if (auto s = weak.lock()) sessions_.erase(s);
+    maybe_finish_stop();
+  });
+}
+
+void Server::reload(std::shared_ptr<const LookupdConfig> config) {
+  if (config->listener_signature() != config_->listener_signature())
+    log_warning("reload: listener settings changed; they take effect at the next restart");
+  if (config->sql_workers != config_->sql_workers)
+    log_warning("reload: sql_workers changed; it takes effect at the next restart");
+  for (auto& listener : listeners_) {
+    bool socketmap = false;
+    for (const ListenAddress& a : config_->socketmap_listen) socketmap = socketmap || a.str() == listener->address().str();
+    listener->set_limits(limits_for(*config, socketmap ? TableProtocol::socketmap : TableProtocol::tcp));
+  }
+  config_ = std::move(config);
+  if (resolver_) resolver_->set_config(config_);
+  log_info("reloaded {}: {} maps", config_->path, config_->maps.size());
+}
+
+void Server::stop(uint64_t grace_ms, std::function<void()> on_stopped) {
+  if (stopping_) return;
+  stopping_ = true;
+  on_stopped_ = std::move(on_stopped);
+  log_info("stopping: {} clients to finish", sessions_.size());
+  listeners_.clear();  // stop accepting; unix socket files are removed
+  // Copy: drain() may close a session at once, which erases it from sessions_.
+  auto sessions = sessions_;
+  for (const auto& session : sessions) session->drain();
+  grace_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, grace_timer_);
+  grace_timer_->data = this;
+  uv_timer_start(
+      grace_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Server*>(t->data);
+        log_warning("stopping: {} clients still busy after the grace period; closing them", self->sessions_.size());
+        auto remaining = self->sessions_;
+        for (const auto& session : remaining) session->abort();
+      },
+      grace_ms, 0);
+  maybe_finish_stop();
+}
+
+void Server::maybe_finish_stop() {
+  if (!stopping_ || !sessions_.empty() || !on_stopped_) return;
+  if (resolver_) resolver_->stop();
+  if (grace_timer_ != nullptr) {
+    uv_timer_stop(grace_timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(grace_timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    grace_timer_ = nullptr;
+  }
+  auto done = std::move(on_stopped_);
+  on_stopped_ = nullptr;
+  done();
+}
+
+}  // namespace postern::lookupd

@@ -1,0 +1,73 @@
+// resolver.cpp - cache, in-flight sharing and worker dispatch; see resolver.hpp.
+#include "lookupd/resolver.hpp"
+
+#include "common/log.hpp"
+#include "common/strings.hpp"
+
+namespace postern::lookupd {
+
+Resolver::Resolver(uv_loop_t* loop, std::shared_ptr<const LookupdConfig> config)
+    : config_(std::move(config)),
+      cache_(config_->cache),
+      pool_(loop, config_->sql_workers, config_->max_queue) {}
+
+void Resolver::set_config(std::shared_ptr<const LookupdConfig> config) {
+  config_ = std::move(config);
+  ++generation_;
+  cache_ = ResultCache(config_->cache);
+  std::vector<std::string> keys = config_->endpoint_keys();
+  pool_.broadcast([keys](WorkerContext& ctx) { ctx.forget_connections_except(keys); });
+}
+
+void Resolver::resolve(std::string_view map_name, std::string_view raw_key, Callback cb) {
+  const MapConfig* map = config_->find_map(map_name);
+  if (map == nullptr) {
+    cb(LookupResult::perm(std::string("unknown map name: ") + std::string(map_name)));
+    return;
+  }
+  std::string key = to_lower_ascii(raw_key);
+  auto now = ResultCache::Clock::now();
+  if (auto hit = cache_.get(map_name, key, now)) {
+    cb(*hit);
+    return;
+  }
+  std::string id = std::string(map_name) + '\0' + key;
+  auto [it, first] = inflight_.try_emplace(id);
+  it->second.push_back(std::move(cb));
+  if (!first) return;
+
+  // The job keeps its config alive, so a reload while it runs is harmless.
+  auto config = config_;
+  const MapDefinition* definition = &map->definition;
+  std::string map_copy(map_name);
+  uint64_t generation = generation_;
+  bool queued = pool_.submit_for<LookupResult>(
+      [config, definition, key](WorkerContext& ctx) {
+        return lookup(*definition, key, [&ctx](const MapSource& source, std::string_view k) {
+          return run_sql_source(source, k, ctx.connection(source.endpoint));
+        });
+      },
+      [this, id, generation, map_copy, key](LookupResult result) {
+        finish(id, generation, map_copy, key, std::move(result));
+      });
+  if (!queued) finish(id, generation, map_copy, key, LookupResult::temp("server busy"));
+}
+
+void Resolver::finish(const std::string& id, uint64_t generation, const std::string& map, const std::string& key,
+                      LookupResult result) {
+  if (generation == generation_) {
+    if (result.outcome == Outcome::temp_error) {
+      if (auto stale = cache_.get_stale(map, key)) {
+        log_warning("map {}: serving a stale answer: {}", map, result.reason);
+        result = *stale;
+      }
+    } else {
+      cache_.put(map, key, result, ResultCache::Clock::now());
+    }
+  }
+  auto node = inflight_.extract(id);
+  if (node.empty()) return;
+  for (auto& cb : node.mapped()) cb(result);
+}
+
+}  // namespace postern::lookupd

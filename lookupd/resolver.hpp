@@ -1,0 +1,51 @@
+// resolver.hpp - answers (map, key) on the loop: from the cache, else from SQL on a worker.
+//
+// Identical lookups in flight at once share one SQL round (a hot key that just expired
+// costs one query, not one per client). A temporary failure is replaced by the expired
+// cached answer when cache_serve_stale is on. Loop thread only.
+#pragma once
+
+#include "common/worker_pool.hpp"
+#include "lookupd/lookup_types.hpp"
+#include "lookupd/lookupd_config.hpp"
+#include "lookupd/result_cache.hpp"
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace postern::lookupd {
+
+class Resolver {
+ public:
+  using Callback = std::function<void(const LookupResult&)>;
+
+  Resolver(uv_loop_t* loop, std::shared_ptr<const LookupdConfig> config);
+
+  // cb runs exactly once: synchronously on a cache hit or an unknown map, later otherwise.
+  void resolve(std::string_view map_name, std::string_view key, Callback cb);
+
+  // Takes a reloaded config: the cache starts empty, workers drop unused connections.
+  void set_config(std::shared_ptr<const LookupdConfig> config);
+
+  // Lookups waiting for a worker.
+  size_t pending() const { return inflight_.size(); }
+  void stop() { pool_.stop(); }
+
+ private:
+  void finish(const std::string& id, uint64_t generation, const std::string& map, const std::string& key,
+              LookupResult result);
+
+  std::shared_ptr<const LookupdConfig> config_;
+  uint64_t generation_ = 0;
+  ResultCache cache_;
+  WorkerPool pool_;
+  std::unordered_map<std::string, std::vector<Callback>> inflight_;  // map + '\0' + key
+};
+
+}  // namespace postern::lookupd
