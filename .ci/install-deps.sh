@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs what postern needs on Debian 12: build deps always, test peers with --test-peers.
+# Installs what postern needs on Debian 12 that is missing: build dependencies always;
+# with --quickstart what the quickstart uses; with --test-peers every test peer.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 build_pkgs=(cmake g++ pkg-config libuv1-dev libssl-dev libmariadb-dev libsqlite3-dev libfmt-dev catch2 libcrypt-dev)
 peer_pkgs=(mariadb-server mariadb-client postfix postfix-mysql postfix-sqlite sqlite3 dovecot-core dovecot-lmtpd dovecot-mysql dovecot-sqlite dovecot-imapd swaks python3)
+quickstart_pkgs=(sqlite3 postfix)
 want=("${build_pkgs[@]}")
-[ "${1:-}" = "--test-peers" ] && want+=("${peer_pkgs[@]}")
+case "${1:-}" in
+  --test-peers) want+=("${peer_pkgs[@]}") ;;
+  --quickstart) want+=("${quickstart_pkgs[@]}") ;;
+esac
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
