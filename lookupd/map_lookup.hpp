@@ -10,6 +10,9 @@
 // temp_error, as maps_find() does. Keys are folded to lower case first. For alias maps a
 // match on step 2 gets the extension put back into every result address
 // (propagate_unmatched_extensions), as cleanup(8) does for virtual_alias_maps.
+// Step 2 follows split_addr(3): cut at the first delimiter character, except when the
+// local part starts with one, is postmaster/mailer-daemon/double-bounce, or (with '-' a
+// delimiter) is owner-* or *-request.
 #pragma once
 
 #include "lookupd/lookup_types.hpp"
@@ -58,7 +61,9 @@ LookupResult lookup(const MapDefinition& def, std::string_view key, const Source
                     const TraceSink& trace = nullptr);
 
 // The SQL-backed SourceRunner body: expands the query with conn's escaping, runs it,
-// returns the first column of every row (NULLs and empty strings skipped).
+// returns every column of every row in order (NULLs and empty strings skipped), as
+// dict_mysql/dict_sqlite do; for the usual one-column query that is the first column.
+// Suppressed queries (see query_template.hpp) answer not_found without running.
 SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::Connection& conn,
                             const TraceSink& trace = nullptr);
 

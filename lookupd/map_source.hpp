@@ -4,7 +4,11 @@
 // (default %s); domain (pre-filter list: names, or /file paths with one name per line);
 // expansion_limit (default 0 = none); retry_interval. The legacy
 // select_field/table/where_field form is refused with a clear error. Other Postfix keys
-// that do not change answers (idle_interval, tls_*, option_*) are accepted and ignored.
+// that do not change answers (idle_interval, tls_*, option_*) are accepted and ignored;
+// unknown keys are ignored with a warning, as Postfix ignores them. hosts: separated by
+// commas and/or whitespace, none = "localhost" (dict_mysql.c); dbname is required for
+// mysql, dbpath for sqlite. domain: "type:table" and "!name" entries, and a list that
+// names no domain at all, are refused; files may hold several names per line, '#' comments.
 #pragma once
 
 #include "common/result.hpp"

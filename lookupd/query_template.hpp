@@ -2,14 +2,16 @@
 //
 // query: %% -> %; %s -> key; %u -> local part (whole key if no @; suppressed if the
 // local part is empty); %d -> domain (suppressed if no @ or empty domain); %1..%9 -> the
-// n-th domain label counted from the right (suppressed if missing); %S %U %D -> as
-// lower case. Every expanded value is passed through `escape` (SQL quoting by the
+// n-th domain label counted from the right (suppressed if missing or empty); %S %U %D ->
+// the same as %s %u %d. An empty key is suppressed. Every expanded value is passed through `escape` (SQL quoting by the
 // connector). "Suppressed" means the query is not run and the source answers not found.
 // Any other %x is an error.
 //
-// result_format: %s -> the result value; %u/%d/%1..%9 -> parts of the result value;
-// %S %U %D -> parts of the lookup key; %%. A value whose needed part is missing is
-// skipped (not an error), as Postfix does.
+// result_format: %s -> the result value; %u/%d -> parts of the result value;
+// %S %U %D %1..%9 -> parts of the lookup key (mysql_table(5): "The upper-case and decimal
+// digit expansions interpolate the parts of the input key rather than the result"); %%.
+// A value whose needed part is missing, or an empty value, is skipped (not an error), as
+// Postfix does. No escaping. The key of an address has its parts split at the last '@'.
 #pragma once
 
 #include "common/result.hpp"
@@ -28,6 +30,10 @@ Result<std::optional<std::string>> expand_query(std::string_view tmpl, std::stri
 
 // nullopt = this value is skipped.
 std::optional<std::string> expand_result(std::string_view format, std::string_view value, std::string_view key);
+
+// False when `format` (a result_format) takes a part from the key (%U %D %1..%9) that key
+// lacks: every value would be skipped, so Postfix does not run the query at all.
+bool result_key_ok(std::string_view format, std::string_view key);
 
 // Checks a template once at load time, so a bad one is a config error, not a runtime one.
 Status check_template(std::string_view tmpl);
