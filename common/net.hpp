@@ -10,6 +10,23 @@
 // write_high_water bytes wait to be written), and an idle timeout. All calls happen on the
 // loop thread. A Connection is kept alive by shared_ptr; it releases its own reference
 // once the stream has closed and on_close has run.
+//
+// Closing contract:
+//  - close(): closes at once. Queued writes are discarded, no frame is delivered after it
+//    returns (not even from inside the on_frame that called it), closing() is true.
+//  - close_after_write(): stops reading and delivering frames; the stream closes once the
+//    write queue is empty. write() is still accepted until then (and extends the wait).
+//  - EOF from the peer behaves like close_after_write(): replies queued so far are flushed,
+//    then the connection closes; a partial last frame is discarded. EOF is only read while
+//    reading is active (not paused, under the high water), so every complete frame sent
+//    before it has been delivered by then. A reply produced after the close (e.g. by a
+//    worker for a request still in flight) is dropped: a server that must answer every
+//    request of a half-closing peer keeps reading paused until it has written the reply.
+//  - A read or write error, or the idle timeout, calls close().
+//  - write() after closing() is true is dropped silently.
+//  - on_close runs exactly once, on the loop, after every handle has closed; then on_frame,
+//    on_frame_error and on_close are released (so lambdas that capture the shared_ptr do
+//    not leak) and the Connection drops its own reference.
 #pragma once
 
 #include "common/framing.hpp"
@@ -34,7 +51,8 @@ struct ListenAddress {
   unsigned port = 0; // tcp
 
   // Accepts "unix:/path", "/path", "unix:relative/path", "inet:host:port", "host:port",
-  // "[::1]:port", "inet:[::1]:port". A bare ":port" or "port" means 127.0.0.1.
+  // "[::1]:port", "inet:[::1]:port". A bare ":port" or "port" means 127.0.0.1. host must
+  // be an IP literal (no DNS). Port 0 asks the kernel for a free port (see bound_port()).
   static Result<ListenAddress> parse(std::string_view text);
   std::string str() const;  // "unix:/path" or "inet:127.0.0.1:10042"
 };
@@ -55,7 +73,8 @@ enum class Framing { line, netstring };
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  // Frame handler. Returning normally continues reading.
+  // Frame handler. Returning normally continues reading. May call write(), close(),
+  // close_after_write(), pause_reading(); the frame view is valid only during the call.
   std::function<void(std::string_view frame)> on_frame;
   // The framer failed (too_long or malformed). The handler may write() a last reply;
   // the connection is then closed after the write.
@@ -68,7 +87,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection& operator=(const Connection&) = delete;
 
   void write(std::string bytes);
-  // Stops/starts delivering frames (e.g. while too many requests are in flight).
+  // Stops/starts delivering frames (e.g. while too many requests are in flight). While
+  // paused the socket is not read either. resume_reading() never calls on_frame itself:
+  // frames already buffered are delivered from the loop, on its next iteration.
   void pause_reading();
   void resume_reading();
   // Closes once everything queued has been written.
@@ -86,16 +107,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   Connection(uv_stream_t* stream, Framing framing, const ConnectionLimits& limits, std::string peer);
   void start();
+  bool may_deliver() const;
   void update_reading();
+  void schedule_frames();
   void process_frames();
   void touch();
+  void handle_closed();
   static void on_alloc(uv_handle_t*, size_t, uv_buf_t*);
   static void on_read(uv_stream_t*, ssize_t, const uv_buf_t*);
   static void on_write(uv_write_t*, int);
   static void on_timer(uv_timer_t*);
+  static void on_kick(uv_idle_t*);
 
-  uv_stream_t* stream_;
+  uv_stream_t* stream_;  // a uv_any_handle allocated by Listener; owned from adopt() on
   uv_timer_t* timer_ = nullptr;
+  uv_idle_t* kick_ = nullptr;  // delivers buffered frames after resume, outside the caller
   std::variant<LineFramer, NetstringFramer> framer_;
   ConnectionLimits limits_;
   std::string peer_;
@@ -106,6 +132,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closing_ = false;
   bool close_when_drained_ = false;
   bool framing_failed_ = false;
+  bool eof_ = false;
   bool in_frame_loop_ = false;
   int open_handles_ = 0;
 };
@@ -122,15 +149,20 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // Stops accepting; removes the unix socket file. Idempotent.
+  // Stops accepting; removes the unix socket file if it is still the one this Listener
+  // created (same device and inode). Idempotent. Accepted connections stay open.
   void close();
   const ListenAddress& address() const { return address_; }
+  // The TCP port actually bound (useful with port 0); 0 for unix sockets or after close().
+  unsigned bound_port() const;
   // Limits for connections accepted from now on (reload).
   void set_limits(const ConnectionLimits& limits) { limits_ = limits; }
 
  private:
   Listener() = default;
   static void on_new_connection(uv_stream_t* server, int status);
+  Status open_tcp();
+  Status open_unix(const UnixSocketOptions& options);
 
   uv_loop_t* loop_ = nullptr;
   uv_stream_t* server_ = nullptr;
@@ -138,6 +170,10 @@ class Listener {
   Framing framing_ = Framing::line;
   ConnectionLimits limits_;
   OnConnection on_connection_;
+  // Identity of the socket file we created, so close() never removes someone else's.
+  bool created_file_ = false;
+  uint64_t file_dev_ = 0;
+  uint64_t file_ino_ = 0;
 };
 
 }  // namespace postern
