@@ -1,1 +1,329 @@
-// placeholder: being written
+// sql_mariadb.cpp - the MariaDB Connector/C sql::Connection (see sql.hpp): one live
+// connection at a time, failover over the endpoint's hosts in list order, dead hosts
+// skipped until their retry interval has passed.
+#include "common/log.hpp"
+#include "common/sql_backends.hpp"
+
+#include <errmsg.h>
+#include <fmt/format.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include <algorithm>
+#include <climits>
+#include <mutex>
+
+namespace postern::sql {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct MysqlCloser {
+  void operator()(MYSQL* m) const { mysql_close(m); }
+};
+struct ResultFree {
+  void operator()(MYSQL_RES* r) const { mysql_free_result(r); }
+};
+using MysqlPtr = std::unique_ptr<MYSQL, MysqlCloser>;
+using ResultPtr = std::unique_ptr<MYSQL_RES, ResultFree>;
+
+// The connector keeps per-thread state; every thread that touches a MYSQL handle must
+// have called mysql_thread_init(), and mysql_thread_end() when it exits.
+struct ThreadRegistration {
+  ThreadRegistration() { mysql_thread_init(); }
+  ~ThreadRegistration() { mysql_thread_end(); }
+  ThreadRegistration(const ThreadRegistration&) = delete;
+  ThreadRegistration& operator=(const ThreadRegistration&) = delete;
+};
+
+void prepare_thread() {
+  static std::once_flag library_once;
+  std::call_once(library_once, [] { mysql_library_init(0, nullptr, nullptr); });
+  thread_local ThreadRegistration registration;
+}
+
+unsigned timeout_seconds(std::chrono::milliseconds ms) {
+  long long s = (ms.count() + 999) / 1000;
+  return static_cast<unsigned>(std::clamp<long long>(s, 1, UINT_MAX));
+}
+
+// Errors that mean the connection itself is unusable, as opposed to a bad statement.
+bool connection_broken(unsigned code) {
+  switch (code) {
+    case CR_SOCKET_CREATE_ERROR:
+    case CR_CONNECTION_ERROR:
+    case CR_CONN_HOST_ERROR:
+    case CR_IPSOCK_ERROR:
+    case CR_SERVER_GONE_ERROR:
+    case CR_SERVER_LOST:
+    case CR_COMMANDS_OUT_OF_SYNC:
+    case CR_SERVER_LOST_EXTENDED:
+    case CR_ERR_NET_READ:
+    case CR_ERR_NET_WRITE:
+    case ER_SERVER_SHUTDOWN:
+    case ER_CONNECTION_KILLED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+struct HostState {
+  std::string label;       // "127.0.0.1:3306", or the configured text if invalid
+  std::optional<HostSpec> spec;  // nullopt: the entry did not parse
+  bool down = false;
+  Clock::time_point retry_at{};
+  std::string last_error;
+};
+
+// Outcome of one statement on the current handle.
+struct Attempt {
+  std::optional<Rows> rows;
+  std::string error;
+  unsigned code = 0;
+  bool broken = false;
+};
+
+class MariaDbConnection final : public Connection {
+ public:
+  explicit MariaDbConnection(const Endpoint& endpoint) : ep_(endpoint), describe_(endpoint.describe()) {
+    for (const auto& text : effective_hosts(endpoint)) {
+      HostState h;
+      if (auto spec = parse_mysql_host(text)) {
+        h.label = host_label(*spec);
+        h.spec = std::move(spec.value());
+      } else {
+        h.label = text;
+        h.last_error = spec.error().message;
+        log_error("{}: {}", describe_, h.last_error);
+      }
+      hosts_.push_back(std::move(h));
+    }
+  }
+
+  Result<std::string> escape(std::string_view s) override {
+    if (s.find('\0') != std::string_view::npos) {
+      return Error{describe_ + ": refusing to escape a string with a NUL byte"};
+    }
+    prepare_thread();
+    if (auto st = ensure_connected(); !st) return st.error();
+    std::string out(s.size() * 2 + 1, '\0');
+    unsigned long n = mysql_real_escape_string(mysql_.get(), out.data(), s.data(), s.size());
+    if (n == static_cast<unsigned long>(-1)) return Error{describe_ + ": escaping failed"};
+    out.resize(n);
+    return out;
+  }
+
+  Result<Rows> query(const std::string& statement) override {
+    prepare_thread();
+    std::string lost;  // the first attempt's failure, kept for the final message
+    for (int attempt = 0;; ++attempt) {
+      if (auto st = ensure_connected(); !st) {
+        if (lost.empty()) return st.error();
+        return Error{lost + "; " + st.error().message};
+      }
+      Attempt a = run(statement);
+      if (a.rows) return std::move(*a.rows);
+      std::string message = fmt::format("{}: query failed: {}", host_desc(current_), a.error);
+      if (!a.broken) return Error{message};
+      mysql_.reset();
+      // "Gone away" means the server had closed the connection before this statement
+      // (idle timeout, KILL, restart), so the host itself may be fine: reconnecting to it
+      // is allowed once. A loss during the statement (crash, read timeout) marks it dead.
+      if (attempt == 0 && a.code == CR_SERVER_GONE_ERROR) {
+        log_info("{}: connection lost ({}), reconnecting", host_desc(current_), a.error);
+      } else {
+        mark_down(hosts_[current_], "connection lost", a.error);
+      }
+      if (attempt > 0) return Error{message};
+      lost = std::move(message);
+    }
+  }
+
+  Status execute_script(const std::string& script) override {
+    prepare_thread();
+    // The server calls an empty statement an error; SQLite does not. Agree with SQLite.
+    if (script.find_first_not_of(" \t\r\n;") == std::string::npos) return Status::Ok();
+    if (auto st = ensure_connected(); !st) return st;
+    MYSQL* m = mysql_.get();
+    // Multi-statements only for scripts, so an injected ';' in a lookup can never start
+    // a second statement.
+    std::string error;
+    bool broken = false;
+    if (mysql_set_server_option(m, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0) {
+      error = mysql_error(m);
+      broken = connection_broken(mysql_errno(m));
+    } else {
+      if (mysql_real_query(m, script.data(), script.size()) != 0) {
+        error = mysql_error(m);
+        broken = connection_broken(mysql_errno(m));
+      } else {
+        for (;;) {
+          ResultPtr discard(mysql_store_result(m));
+          if (!discard && mysql_field_count(m) != 0) {
+            error = mysql_error(m);
+            broken = connection_broken(mysql_errno(m));
+            break;
+          }
+          int rc = mysql_next_result(m);
+          if (rc < 0) break;
+          if (rc > 0) {
+            error = mysql_error(m);
+            broken = connection_broken(mysql_errno(m));
+            break;
+          }
+        }
+      }
+      if (!broken && mysql_set_server_option(m, MYSQL_OPTION_MULTI_STATEMENTS_OFF) != 0) {
+        if (error.empty()) error = mysql_error(m);
+        broken = true;  // the session's mode is unknown now; start over
+      }
+    }
+    std::string where = host_desc(current_);
+    if (broken) mysql_.reset();  // no retry: part of the script may have run
+    if (!error.empty()) return Error{fmt::format("{}: script failed: {}", where, error)};
+    return Status::Ok();
+  }
+
+ private:
+  std::string host_desc(size_t i) const { return fmt::format("mysql({}/{})", hosts_[i].label, ep_.dbname); }
+
+  // what: "connect failed" or "connection lost". Logged only when the host changes state.
+  void mark_down(HostState& h, std::string_view what, const std::string& error) {
+    if (!h.down) {
+      log_warning("mysql({}): {} to database {}: {} - waiting for {} ms before retry", h.label, what, ep_.dbname,
+                  error, ep_.retry_interval.count());
+    } else {
+      log_debug("mysql({}): still down: {}", h.label, error);
+    }
+    h.down = true;
+    h.retry_at = Clock::now() + ep_.retry_interval;
+    h.last_error = error;
+  }
+
+  Status ensure_connected() {
+    if (mysql_) return Status::Ok();
+    Clock::time_point now = Clock::now();
+    std::optional<Clock::time_point> soonest;
+    std::string tried;
+    bool any_valid = false;
+    for (size_t i = 0; i < hosts_.size(); ++i) {
+      HostState& h = hosts_[i];
+      if (!h.spec) continue;
+      any_valid = true;
+      if (h.down && now < h.retry_at) {
+        if (!soonest || h.retry_at < *soonest) soonest = h.retry_at;
+        continue;
+      }
+      std::string error;
+      if (MysqlPtr m = connect_to(*h.spec, &error)) {
+        mysql_ = std::move(m);
+        current_ = i;
+        h.down = false;
+        h.last_error.clear();
+        log_info("mysql({}): Connected to database {}", h.label, ep_.dbname);
+        return Status::Ok();
+      }
+      mark_down(h, "connect failed", error);
+      if (!tried.empty()) tried += "; ";
+      tried += fmt::format("{}: connect failed: {}", host_desc(i), error);
+    }
+    if (!any_valid) return Error{fmt::format("{}: no valid database host", describe_)};
+    if (!tried.empty()) return Error{tried};
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(*soonest - now);
+    std::string last;
+    for (size_t i = 0; i < hosts_.size(); ++i) {
+      if (!hosts_[i].spec) continue;
+      if (!last.empty()) last += "; ";
+      last += fmt::format("{}: {}", host_desc(i), hosts_[i].last_error);
+    }
+    return Error{fmt::format("no database host available: {} (retry in {} ms)", last, wait.count())};
+  }
+
+  MysqlPtr connect_to(const HostSpec& spec, std::string* error) {
+    MysqlPtr m(mysql_init(nullptr));
+    if (!m) {
+      *error = "out of memory";
+      return nullptr;
+    }
+    unsigned connect_s = timeout_seconds(ep_.connect_timeout);
+    unsigned io_s = timeout_seconds(ep_.read_timeout);
+    my_bool reconnect = 0;  // we reconnect ourselves, with failover and retry intervals
+    mysql_options(m.get(), MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
+    mysql_options(m.get(), MYSQL_OPT_READ_TIMEOUT, &io_s);
+    mysql_options(m.get(), MYSQL_OPT_WRITE_TIMEOUT, &io_s);
+    mysql_options(m.get(), MYSQL_OPT_RECONNECT, &reconnect);
+    mysql_options(m.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    const char* host = spec.host.c_str();
+    const char* socket = nullptr;
+    unsigned port = spec.port;
+    if (spec.unix_socket) {
+      unsigned protocol = MYSQL_PROTOCOL_SOCKET;
+      mysql_options(m.get(), MYSQL_OPT_PROTOCOL, &protocol);
+      host = "localhost";
+      socket = spec.host.c_str();
+      port = 0;
+    }
+    // For a plain "localhost" the connector picks its default socket, as Postfix does.
+    if (!mysql_real_connect(m.get(), host, ep_.user.empty() ? nullptr : ep_.user.c_str(), ep_.password.c_str(),
+                            ep_.dbname.empty() ? nullptr : ep_.dbname.c_str(), port, socket, CLIENT_MULTI_RESULTS)) {
+      *error = mysql_error(m.get());
+      return nullptr;
+    }
+    return m;
+  }
+
+  Attempt run(const std::string& statement) {
+    MYSQL* m = mysql_.get();
+    Attempt a;
+    auto failed = [&] {
+      a.error = mysql_error(m);
+      a.code = mysql_errno(m);
+      a.broken = connection_broken(a.code);
+      return std::move(a);
+    };
+    if (mysql_real_query(m, statement.data(), statement.size()) != 0) return failed();
+    ResultPtr res(mysql_store_result(m));
+    Rows rows;
+    if (!res) {
+      if (mysql_field_count(m) != 0) return failed();  // a result set was due but not read
+    } else {
+      unsigned ncol = mysql_num_fields(res.get());
+      MYSQL_FIELD* fields = mysql_fetch_fields(res.get());
+      for (unsigned i = 0; i < ncol; ++i) rows.columns.emplace_back(fields[i].name, fields[i].name_length);
+      while (MYSQL_ROW row = mysql_fetch_row(res.get())) {
+        unsigned long* lengths = mysql_fetch_lengths(res.get());
+        auto& out = rows.rows.emplace_back();
+        out.reserve(ncol);
+        for (unsigned i = 0; i < ncol; ++i) {
+          if (row[i]) out.emplace_back(std::string(row[i], lengths[i]));
+          else out.emplace_back(std::nullopt);
+        }
+      }
+    }
+    // A CALL leaves a status result behind; the connection must be drained to stay usable.
+    while (mysql_more_results(m)) {
+      int rc = mysql_next_result(m);
+      if (rc > 0) return failed();
+      if (rc < 0) break;
+      ResultPtr discard(mysql_store_result(m));
+    }
+    a.rows = std::move(rows);
+    return a;
+  }
+
+  Endpoint ep_;  // holds the password, needed for every reconnect
+  std::string describe_;
+  std::vector<HostState> hosts_;
+  MysqlPtr mysql_;
+  size_t current_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Connection> make_mariadb_connection(const Endpoint& endpoint) {
+  prepare_thread();
+  return std::make_unique<MariaDbConnection>(endpoint);
+}
+
+}  // namespace postern::sql
