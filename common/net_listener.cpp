@@ -131,7 +131,6 @@ Status Listener::open_tcp() {
   // libuv may report a bind conflict only here.
   rc = uv_listen(server_, SOMAXCONN, on_new_connection);
   if (rc != 0) return Error{"cannot listen on " + address_.str() + ": " + uv_strerror(rc)};
-  log_info("listening on {}", address_.str());
   return Status::Ok();
 }
 
@@ -201,7 +200,6 @@ Status Listener::open_unix(const UnixSocketOptions& options) {
     file_dev_ = st.st_dev;
     file_ino_ = st.st_ino;
   }
-  log_info("listening on {}", address_.str());
   return Status::Ok();
 }
 
