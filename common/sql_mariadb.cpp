@@ -122,15 +122,20 @@ class MariaDbConnection final : public Connection {
         if (lost.empty()) return st.error();
         return Error{lost + "; " + st.error().message};
       }
+      auto started = Clock::now();
       Attempt a = run(statement);
       if (a.rows) return std::move(*a.rows);
       std::string message = fmt::format("{}: query failed: {}", host_desc(current_), a.error);
       if (!a.broken) return Error{message};
       mysql_.reset();
-      // "Gone away" means the server had closed the connection before this statement
-      // (idle timeout, KILL, restart), so the host itself may be fine: reconnecting to it
-      // is allowed once. A loss during the statement (crash, read timeout) marks it dead.
-      if (attempt == 0 && a.code == CR_SERVER_GONE_ERROR) {
+      // The server may have closed this connection before the statement (idle timeout,
+      // KILL, restart): over a unix socket that shows as "gone away" (2006), over TCP the
+      // write succeeds and the read fails at once with "lost" (2013). The host itself may
+      // be fine, so reconnecting to it is allowed once. A loss that took a while (crash
+      // mid-statement, read timeout) marks the host dead instead.
+      bool stale = a.code == CR_SERVER_GONE_ERROR ||
+                   (a.code == CR_SERVER_LOST && Clock::now() - started < ep_.read_timeout / 2);
+      if (attempt == 0 && stale) {
         log_info("{}: connection lost ({}), reconnecting", host_desc(current_), a.error);
       } else {
         mark_down(hosts_[current_], "connection lost", a.error);
