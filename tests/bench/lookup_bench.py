@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""lookup_bench.py - lookups/s of `postmap -q - MAP < keys` through Postfix's native mysql:
+table and through lookupd (socketmap unix), on the same private MariaDB.
+
+Data: schema A with the seed [001] rows plus --users extra users; the key list has
+2 x --users keys, half of them existing, in a fixed shuffled order. The lookupd map is
+the seed mailbox map (`SELECT 1 FROM virtual_users WHERE email='%s'`) with kind plain,
+so both sides run exactly one query per key. Columns:
+  native mysql:      postmap's own mysql client (one connection, one query per key)
+  lookupd cache off  cache_size = 0: every key goes to SQL through lookupd
+  lookupd cache on   warm: one untimed pass, then timed passes (TTLs longer than the run)
+  ceiling            ceiling_server.c, a socketmap server that answers "OK 1" to everything:
+                     the most postmap's one-request-at-a-time client gets over the socket
+Bounded: --runs passes per column, each pass at most --pass-timeout seconds, and the
+whole bench stops adding passes after --budget seconds. Not a ctest test.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import peers  # noqa: E402
+
+FIXED_HASH = "$6$6c8e0a2b4d6f8a1c$fH3P1o9C3NBhOHxWagqEZysHk9OgiEAc9shHQRasXZNF3dQBoepJjVaw1u0j4JXq1W7tyhqoD.pPFgYq.0djy0"
+
+CEILING_SOURCE = os.path.join(HERE, "ceiling_server.c")
+
+
+def load_users(db, count):
+    rows = [f"(1, '{FIXED_HASH}', 'bench{i:05d}@example.com')" for i in range(count)]
+    sql = []
+    for start in range(0, len(rows), 1000):
+        sql.append("INSERT INTO virtual_users (domain_id, password, email) VALUES "
+                   + ",\n".join(rows[start:start + 1000]) + ";")
+    db.sql("\n".join(sql), db="mailserver")
+
+
+def make_keys(count):
+    keys = [f"bench{i:05d}@example.com" for i in range(count)]
+    keys += [f"nobody{i:05d}@example.com" for i in range(count)]
+    random.Random(42).shuffle(keys)
+    return keys
+
+
+def one_pass(pf, keys, table, timeout):
+    start = time.monotonic()
+    rc, out, err = pf.query_bulk(keys, table, timeout=timeout)
+    elapsed = time.monotonic() - start
+    if err:
+        raise RuntimeError(f"postmap -q - {table}: rc {rc}: {err.strip()[:500]}")
+    return elapsed, out
+
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs, {model}, {platform.system()} {platform.release()}"
+
+
+def version(argv):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--lookupd", required=True)
+    ap.add_argument("--users", type=int, default=5000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--pass-timeout", type=float, default=120)
+    ap.add_argument("--budget", type=float, default=600)
+    ap.add_argument("--results", default=os.path.join(HERE, "results.md"))
+    args = ap.parse_args()
+    os.environ["POSTERN_LOOKUPD"] = os.path.abspath(args.lookupd)
+    begun = time.monotonic()
+
+    peers.install_signal_handlers()
+    ws = peers.Workspace("bench")
+    procs = []
+    db = None
+    try:
+        db = peers.MariaDB(ws)
+        db.start()
+        db.create_database("mailserver", "schema_a.sql")
+        load_users(db, args.users)
+        pf = peers.Postfix(ws)
+        cf = peers.render("cf/mysql-virtual-mailbox-maps.cf", ws.file("mailboxes.cf"),
+                          HOSTS=db.hosts_inet, DBNAME="mailserver")
+        native = "mysql:" + cf
+        keys = make_keys(args.users)
+
+        lookupds = {}
+        for name, settings in (("cache-off", {"cache_size": 0}),
+                               ("cache-on", {"cache_size": 4 * len(keys), "cache_hit_ttl": "3600s",
+                                             "cache_miss_ttl": "3600s"})):
+            lk = peers.Lookupd(ws, name)
+            lk.add_map("mailboxes", [native])
+            procs.append(lk.stop)
+            lk.start(**settings)
+            lookupds[name] = lk
+        ceiling_sock = ws.file("ceiling.sock")
+        ceiling_bin = ws.file("ceiling_server")
+        subprocess.run([peers.require_program("cc", "gcc"), "-O2", "-pthread", "-o", ceiling_bin,
+                        CEILING_SOURCE], check=True)
+        ceiling = peers.start_daemon([ceiling_bin, ceiling_sock], ws.file("ceiling.log"))
+        procs.append(lambda: peers.stop_daemon(ceiling, 10, "ceiling server"))
+        peers.wait_until(lambda: peers.can_connect(ceiling_sock), 10, what="ceiling server")
+
+        columns = [("native mysql:", native),
+                   ("lookupd cache off", lookupds["cache-off"].socketmap_unix("mailboxes")),
+                   ("lookupd cache on (warm)", lookupds["cache-on"].socketmap_unix("mailboxes")),
+                   ("ceiling (OK 1 server)", f"socketmap:unix:{ceiling_sock}:mailboxes")]
+
+        # Correctness first: lookupd must print what mysql: prints.
+        _, expected = one_pass(pf, keys, native, args.pass_timeout)
+        found = expected.count("\n")
+        for label, table in columns[1:3]:
+            _, out = one_pass(pf, keys, table, args.pass_timeout)  # also warms the cache
+            if out != expected:
+                raise RuntimeError(f"{label} answers differ from native mysql: "
+                                   f"({out.count(chr(10))} vs {found} found)")
+
+        times = {label: [] for label, _ in columns}
+        for run in range(args.runs):
+            if time.monotonic() - begun > args.budget:
+                print(f"budget of {args.budget}s reached after {run} runs", file=sys.stderr)
+                break
+            for label, table in columns:
+                elapsed, _ = one_pass(pf, keys, table, args.pass_timeout)
+                times[label].append(elapsed)
+                print(f"run {run + 1} {label:26} {len(keys) / elapsed:10.0f} lookups/s", flush=True)
+    finally:
+        for stop in reversed(procs):
+            try:
+                stop()
+            except Exception as e:  # report, but keep tearing down
+                print(f"teardown: {e}", file=sys.stderr)
+        try:
+            if db is not None:
+                db.cleanup()
+        finally:
+            ws.remove()
+
+    rates = {label: sorted(len(keys) / t for t in ts) for label, ts in times.items() if ts}
+    base = statistics.median(rates["native mysql:"])
+    limit = statistics.median(rates["ceiling (OK 1 server)"])
+    lines = ["| table | lookups/s (median) | min - max | µs per lookup | vs native mysql: | of ceiling |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, rs in rates.items():
+        med = statistics.median(rs)
+        lines.append(f"| {label} | {med:,.0f} | {rs[0]:,.0f} - {rs[-1]:,.0f} | {1e6 / med:.0f} "
+                     f"| {med / base:.2f}x | {100 * med / limit:.0f}% |")
+    table_md = "\n".join(lines)
+    print("\n" + table_md)
+
+    rev = version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    report = f"""# lookupd benchmark results
+
+Written by `tests/bench/lookup_bench.py` on {datetime.datetime.now().astimezone().isoformat(timespec="seconds")}.
+
+- Machine: {machine()}
+- Peers: {version(["mariadbd", "--version"])}; Postfix {version(["postconf", "-d", "-h", "mail_version"])}
+- postern: git {rev} (plus uncommitted changes, if any), Release build `{os.path.relpath(args.lookupd, ROOT)}`
+- Data: schema A, seed [001] rows + {args.users:,} users; {len(keys):,} keys, {found:,} existing,
+  fixed shuffled order; map `SELECT 1 FROM virtual_users WHERE email='%s'` (seed mailbox map),
+  lookupd map kind plain (one query per key, as `postmap -q` does with mysql:).
+- MariaDB over `hosts = inet:127.0.0.1:PORT` for both; lookupd `sql_workers = 2`, socketmap unix socket.
+- {min(len(v) for v in times.values())} timed passes per column; cache on = long TTLs, after one untimed warming pass.
+
+Command per pass: `postmap -c DIR -q - TABLE < keys` with TABLE one of
+`mysql:mailboxes.cf`, `socketmap:unix:lookupd.sock:mailboxes`, `socketmap:unix:ceiling.sock:mailboxes`.
+Reproduce: `tests/bench/run` (options: `tests/bench/run --help`).
+
+{table_md}
+
+postmap sends one request and waits for its answer, so these are round-trip rates of a
+single client, not server capacity; the ceiling column is that client's limit over a
+unix socket. Columns run interleaved within each pass, so machine noise hits all of them;
+on small VMs the spread (min - max) comes mostly from where the scheduler puts postmap and
+the server (same CPU or not), so compare medians.
+"""
+    with open(args.results, "w") as f:
+        f.write(report)
+    print(f"\nwrote {args.results} ({time.monotonic() - begun:.0f}s)")
+
+
+if __name__ == "__main__":
+    main()
