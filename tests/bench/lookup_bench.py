@@ -9,7 +9,7 @@ so both sides run exactly one query per key. Columns:
   native mysql:      postmap's own mysql client (one connection, one query per key)
   lookupd cache off  cache_size = 0: every key goes to SQL through lookupd
   lookupd cache on   warm: one untimed pass, then timed passes (TTLs longer than the run)
-  ceiling            ceiling_server.c, a socketmap server that answers "OK 1" to everything:
+  ceiling            bench_ceiling_server (ceiling_server.cpp), a socketmap server that answers "OK 1" to everything:
                      the most postmap's one-request-at-a-time client gets over the socket
 Bounded: --runs passes per column, each pass at most --pass-timeout seconds, and the
 whole bench stops adding passes after --budget seconds. Not a ctest test.
@@ -33,7 +33,6 @@ import peers  # noqa: E402
 
 FIXED_HASH = "$6$6c8e0a2b4d6f8a1c$fH3P1o9C3NBhOHxWagqEZysHk9OgiEAc9shHQRasXZNF3dQBoepJjVaw1u0j4JXq1W7tyhqoD.pPFgYq.0djy0"
 
-CEILING_SOURCE = os.path.join(HERE, "ceiling_server.c")
 
 
 def load_users(db, count):
@@ -84,6 +83,7 @@ def version(argv):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lookupd", required=True)
+    ap.add_argument("--ceiling-server", required=True, help="bench_ceiling_server binary")
     ap.add_argument("--users", type=int, default=5000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--pass-timeout", type=float, default=120)
@@ -118,9 +118,7 @@ def main():
             lk.start(**settings)
             lookupds[name] = lk
         ceiling_sock = ws.file("ceiling.sock")
-        ceiling_bin = ws.file("ceiling_server")
-        subprocess.run([peers.require_program("cc", "gcc"), "-O2", "-pthread", "-o", ceiling_bin,
-                        CEILING_SOURCE], check=True)
+        ceiling_bin = args.ceiling_server
         ceiling = peers.start_daemon([ceiling_bin, ceiling_sock], ws.file("ceiling.log"))
         procs.append(lambda: peers.stop_daemon(ceiling, 10, "ceiling server"))
         peers.wait_until(lambda: peers.can_connect(ceiling_sock), 10, what="ceiling server")
