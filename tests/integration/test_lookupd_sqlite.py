@@ -83,6 +83,50 @@ class SqliteLookupd(lc.AnswerCases, lc.CacheCases, rc.BadInputCases, rc.AdminCas
                 with self.subTest(phase="restored", map=map_name, transport=label):
                     self.poll_found(table, key, want, timeout=5 - (time.monotonic() - restored), lk=lk)
 
+    def test_stale_answers_served_during_outage_only_when_enabled(self):
+        path = self.backend.dbs["a"].path
+        with open(path, "rb") as f:
+            original = f.read()
+
+        def restore():
+            with open(path, "r+b") as f:
+                f.write(original)
+                f.truncate()
+        self.addCleanup(restore)
+        maps = {"domains": ([self.T["domains"]], None, False)}
+        stale_on = self.start_lookupd("stale-on", maps=maps, cache_size=100, cache_hit_ttl="1s",
+                                      cache_miss_ttl="1s", cache_serve_stale="yes")
+        stale_off = self.start_lookupd("stale-off", maps=maps, cache_size=100, cache_hit_ttl="1s",
+                                       cache_miss_ttl="1s", cache_serve_stale="no")
+        for lk in (stale_on, stale_off):
+            self.assertFound(lk.socketmap_unix("domains"), "example.com", "1", lk)
+        time.sleep(1.2)  # both answers have expired
+        with open(path, "r+b") as f:
+            f.write(b"this is not an SQLite database\n" * (len(original) // 31 + 1))
+        self.assertFound(stale_on.socketmap_unix("domains"), "example.com", "1", stale_on)
+        self.assertIn("serving a stale answer", stale_on.log())
+        # Never cached: nothing stale to serve, so a temporary failure, not "not found".
+        self.assertTempError(stale_on.socketmap_unix("domains"), "hostname", stale_on)
+        self.assertTempError(stale_off.socketmap_unix("domains"), "example.com", stale_off)
+
+    def test_runs_as_the_configured_user_after_binding(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to drop privileges")
+        import pwd
+        nobody = pwd.getpwnam("nobody")
+        lk = self.start_lookupd("unprivileged", maps={"domains": ([self.T["domains"]], None, True)},
+                                user="nobody", socket_user="nobody")
+        with open(f"/proc/{lk.proc.pid}/status") as f:
+            ids = {line.split(":")[0]: line.split()[1:] for line in f if line.startswith(("Uid", "Gid"))}
+        self.assertEqual(ids["Uid"], [str(nobody.pw_uid)] * 4, lk.log_tail())
+        self.assertEqual(ids["Gid"], [str(nobody.pw_gid)] * 4, lk.log_tail())
+        self.assertEqual(os.stat(lk.socket).st_uid, nobody.pw_uid)
+        self.assertEqual(os.stat(lk.socket).st_mode & 0o777, 0o666)
+        # Bound as root, answering as nobody, over every transport.
+        for label, table in lk.tables("domains"):
+            with self.subTest(transport=label):
+                self.assertFound(table, "example.com", "1", lk)
+
 
 if __name__ == "__main__":
     peers.main()
