@@ -18,11 +18,17 @@
 
 namespace postern {
 
+// postfix: the rules above. dovecot: Dovecot's .conf.ext files (dovecot-sql.conf.ext):
+// `key = value`, `#` comment lines, a trailing backslash continues a line, values may be
+// double-quoted; see config_file.cpp for the exact rules.
+enum class ConfigDialect { postfix, dovecot };
+
 class ConfigFile {
  public:
-  static Result<ConfigFile> load(const std::string& path);
+  static Result<ConfigFile> load(const std::string& path, ConfigDialect dialect = ConfigDialect::postfix);
   // origin names the text in error messages (usually the path).
-  static Result<ConfigFile> parse(std::string_view text, std::string origin);
+  static Result<ConfigFile> parse(std::string_view text, std::string origin,
+                                  ConfigDialect dialect = ConfigDialect::postfix);
 
   const std::string& origin() const { return origin_; }
   bool has(std::string_view key) const;
