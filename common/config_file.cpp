@@ -39,7 +39,7 @@ struct FdCloser {
 
 }  // namespace
 
-Result<ConfigFile> ConfigFile::load(const std::string& path) {
+Result<ConfigFile> ConfigFile::load(const std::string& path, ConfigDialect dialect) {
   // Plain POSIX I/O: an ifstream happily "opens" a directory and then reads nothing,
   // which would turn a typo in -c into an empty configuration.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -70,10 +70,12 @@ Result<ConfigFile> ConfigFile::load(const std::string& path) {
     }
   }
   if (!problem.empty()) return Error{fmt::format("{}: {}", path, problem)};
-  return parse(text, path);
+  return parse(text, path, dialect);
 }
 
-Result<ConfigFile> ConfigFile::parse(std::string_view text, std::string origin) {
+Result<ConfigFile> ConfigFile::parse(std::string_view text, std::string origin, ConfigDialect dialect) {
+  // TODO(dovecot dialect): being written; until then both dialects parse alike.
+  (void)dialect;
   ConfigFile cf;
   cf.origin_ = std::move(origin);
 
