@@ -3,7 +3,7 @@
 # with --quickstart what the quickstart uses; with --test-peers every test peer.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-build_pkgs=(cmake g++ pkg-config libuv1-dev libssl-dev libmariadb-dev libsqlite3-dev libfmt-dev catch2 libcrypt-dev)
+build_pkgs=(cmake g++ pkg-config libuv1-dev libssl-dev libmariadb-dev libsqlite3-dev libfmt-dev catch2 libcrypt-dev libargon2-dev)
 peer_pkgs=(mariadb-server mariadb-client postfix postfix-mysql postfix-sqlite sqlite3 dovecot-core dovecot-lmtpd dovecot-mysql dovecot-sqlite dovecot-imapd swaks python3)
 quickstart_pkgs=(sqlite3 postfix)
 want=("${build_pkgs[@]}")
