@@ -1,0 +1,173 @@
+// authd_config.cpp - reads authd.conf and opens its passdb; see authd_config.hpp.
+#include "authd/authd_config.hpp"
+
+#include "authd/sasl_mechanism.hpp"
+#include "common/config_file.hpp"
+#include "common/dovecot_template.hpp"
+#include "common/strings.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <climits>
+#include <optional>
+#include <set>
+
+namespace postern::authd {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Dovecot's default auth_username_chars.
+constexpr const char* kDefaultUsernameChars =
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@";
+// What one verification-cache entry costs, to turn Dovecot's byte size into entries.
+constexpr size_t kCacheEntryBytes = 256;
+
+const std::set<std::string, std::less<>> kKeys = {
+    "auth_listen", "socket_mode", "socket_user", "socket_group", "passdb", "auth_mechanisms",
+    "disable_plaintext_auth", "auth_username_format", "auth_username_chars", "auth_failure_delay",
+    "auth_penalty", "auth_penalty_max", "auth_request_timeout", "auth_cache_size", "auth_cache_ttl",
+    "auth_workers", "sql_connect_timeout", "sql_read_timeout", "sql_retry_interval", "hostname", "user",
+    "group", "log_level", "syslog"};
+
+Error config_error(const ConfigFile& file, std::string_view key, std::string_view what) {
+  return Error{fmt::format("{} line {}: {}: {}", file.origin(), file.line_of(key), key, what)};
+}
+
+// Dovecot sizes: "10M", "512k", "0".
+std::optional<size_t> parse_size(std::string_view text) {
+  std::string t = to_lower_ascii(trim(text));
+  if (t.empty()) return std::nullopt;
+  size_t multiplier = 1;
+  char unit = t.back();
+  if (unit == 'k' || unit == 'm' || unit == 'g') {
+    multiplier = unit == 'k' ? 1024 : unit == 'm' ? 1024 * 1024 : 1024 * 1024 * 1024;
+    t.pop_back();
+  } else if (unit == 'b') {
+    t.pop_back();
+  }
+  if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos || t.size() > 12) return std::nullopt;
+  return static_cast<size_t>(std::stoull(t)) * multiplier;
+}
+
+Result<std::shared_ptr<Passdb>> open_passdb(const ConfigFile& file, const SqlTimeouts& timeouts) {
+  std::string text(trim(file.get("passdb")));
+  if (text.empty()) return config_error(file, "passdb", "missing (sql FILE, or passwd-file ARGS)");
+  size_t space = text.find_first_of(" \t");
+  std::string driver = text.substr(0, space);
+  std::string args = space == std::string::npos ? "" : std::string(trim(text.substr(space)));
+  if (driver == "sql") {
+    auto passdb = make_sql_passdb(args, timeouts);
+    if (!passdb) return passdb.error();
+    return std::shared_ptr<Passdb>(std::move(*passdb));
+  }
+  if (driver == "passwd-file") {
+    auto passdb = make_passwd_file_passdb(args);
+    if (!passdb) return passdb.error();
+    return std::shared_ptr<Passdb>(std::move(*passdb));
+  }
+  return config_error(file, "passdb", fmt::format("unknown driver '{}' (sql or passwd-file)", driver));
+}
+
+std::string default_hostname() {
+  char name[HOST_NAME_MAX + 1] = {};
+  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+}  // namespace
+
+std::vector<std::string> AuthdConfig::listener_signature() const {
+  std::vector<std::string> out;
+  for (const ListenAddress& a : listen) out.push_back(a.str());
+  out.push_back(fmt::format("mode {:o} {} {}", socket_options.mode, socket_options.owner, socket_options.group));
+  return out;
+}
+
+Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& path) {
+  auto loaded = ConfigFile::load(path);
+  if (!loaded) return loaded.error();
+  const ConfigFile& file = *loaded;
+  for (const std::string& key : file.keys())
+    if (!kKeys.count(key)) return config_error(file, key, "unknown setting");
+
+  auto config = std::make_shared<AuthdConfig>();
+  config->path = path;
+  for (const std::string& item : split_list(file.get("auth_listen"))) {
+    auto address = ListenAddress::parse(item);
+    if (!address) return config_error(file, "auth_listen", address.error().message);
+    config->listen.push_back(*address);
+  }
+  if (config->listen.empty()) return config_error(file, "auth_listen", "no listeners");
+
+  auto mode = file.get_mode("socket_mode", 0660);
+  auto plaintext = file.get_bool("disable_plaintext_auth", false);
+  auto delay = file.get_duration("auth_failure_delay", milliseconds(2000));
+  auto penalty = file.get_bool("auth_penalty", true);
+  auto penalty_max = file.get_duration("auth_penalty_max", milliseconds(8000));
+  auto request_timeout = file.get_duration("auth_request_timeout", milliseconds(60000));
+  auto cache_ttl = file.get_duration("auth_cache_ttl", milliseconds(3600000));
+  auto workers = file.get_int("auth_workers", 0, 0, 256);
+  auto connect_timeout = file.get_duration("sql_connect_timeout", milliseconds(2000));
+  auto read_timeout = file.get_duration("sql_read_timeout", milliseconds(3000));
+  auto retry_interval = file.get_duration("sql_retry_interval", milliseconds(1000));
+  auto syslog = file.get_bool("syslog", false);
+  std::optional<Error> bad;
+  auto check = [&bad](const auto& r) {
+    if (!r && !bad) bad = r.error();
+  };
+  check(mode), check(plaintext), check(delay), check(penalty), check(penalty_max), check(request_timeout);
+  check(cache_ttl), check(workers), check(connect_timeout), check(read_timeout), check(retry_interval);
+  check(syslog);
+  if (bad) return *bad;
+
+  config->socket_options = UnixSocketOptions{*mode, file.get("socket_user"), file.get("socket_group")};
+  config->disable_plaintext_auth = *plaintext;
+  config->failure_delay = *delay;
+  config->penalty = *penalty;
+  config->penalty_max = *penalty_max;
+  // Postfix gives up after 10 s and answers 454: a FAIL must come sooner to be a 535.
+  if (config->failure_delay.count() >= 10000)
+    return config_error(file, "auth_failure_delay", "must stay under Postfix's 10 s auth timeout");
+  if (config->penalty_max.count() >= 10000)
+    return config_error(file, "auth_penalty_max", "must stay under Postfix's 10 s auth timeout");
+  config->request_timeout = *request_timeout;
+  config->cache_ttl = *cache_ttl;
+  config->workers = static_cast<int>(*workers);
+  config->syslog = *syslog;
+  config->user = file.get("user");
+  config->group = file.get("group");
+  config->hostname = file.get("hostname");
+  if (config->hostname.empty()) config->hostname = default_hostname();
+  if (!parse_log_level(file.get("log_level", "info"), &config->log_level))
+    return config_error(file, "log_level", "must be debug, info, warning or error");
+
+  auto cache_bytes = parse_size(file.get("auth_cache_size", "0"));
+  if (!cache_bytes) return config_error(file, "auth_cache_size", "must be a size such as 0, 512k or 10M");
+  config->cache_entries = *cache_bytes / kCacheEntryBytes;
+
+  config->username_format = std::string(trim(file.get("auth_username_format", "%Lu")));
+  if (Status s = check_dovecot_template(config->username_format); !s)
+    return config_error(file, "auth_username_format", s.error().message);
+  config->username_chars = file.has("auth_username_chars") ? file.get("auth_username_chars") : kDefaultUsernameChars;
+
+  for (const std::string& name : split_list(file.get("auth_mechanisms", "plain login"))) {
+    std::string upper = name;
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    bool known = false;
+    for (const MechanismInfo& info : known_mechanisms()) known = known || info.name == upper;
+    if (!known) return config_error(file, "auth_mechanisms", fmt::format("unknown mechanism '{}'", name));
+    config->mechanisms.push_back(upper);
+  }
+  if (config->mechanisms.empty()) return config_error(file, "auth_mechanisms", "no mechanisms");
+
+  SqlTimeouts timeouts{*connect_timeout, *read_timeout, *retry_interval};
+  auto passdb = open_passdb(file, timeouts);
+  if (!passdb) return passdb.error();
+  config->passdb = std::move(*passdb);
+  config->passdb_text = std::string(trim(file.get("passdb")));
+  return std::shared_ptr<const AuthdConfig>(std::move(config));
+}
+
+}  // namespace postern::authd

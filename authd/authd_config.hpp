@@ -1,0 +1,47 @@
+// authd_config.hpp - authd's own config file (examples/authd.conf documents it).
+//
+// Loading also opens the passdb (reads dovecot-sql.conf.ext or checks the passwd-file
+// args), so a config that loads is complete and a reload swaps all or nothing.
+#pragma once
+
+#include "authd/passdb.hpp"
+#include "common/log.hpp"
+#include "common/net.hpp"
+#include "common/result.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace postern::authd {
+
+struct AuthdConfig {
+  std::string path;
+  std::vector<ListenAddress> listen;
+  UnixSocketOptions socket_options;
+  std::shared_ptr<Passdb> passdb;
+  std::string passdb_text;              // the `passdb` line, for logs
+  std::vector<std::string> mechanisms;  // upper case, in advertised order
+  bool disable_plaintext_auth = false;
+  std::string username_format = "%Lu";
+  std::string username_chars;           // empty = any
+  std::chrono::milliseconds failure_delay{2000};
+  bool penalty = true;
+  std::chrono::milliseconds penalty_max{8000};
+  std::chrono::milliseconds request_timeout{60000};
+  size_t cache_entries = 0;             // from auth_cache_size (bytes, as Dovecot) / entry size
+  std::chrono::milliseconds cache_ttl{3600000};
+  int workers = 0;                      // 0 = one per core
+  std::string hostname;
+  std::string user;
+  std::string group;
+  LogLevel log_level = LogLevel::info;
+  bool syslog = false;
+
+  std::vector<std::string> listener_signature() const;
+};
+
+Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& path);
+
+}  // namespace postern::authd
