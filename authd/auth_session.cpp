@@ -162,8 +162,13 @@ void AuthSession::advance(uint32_t id, MechStep step) {
       return;
     }
     case MechStep::Kind::verify_plain:
-      return run_verify(id, std::move(step));
     case MechStep::Kind::lookup_credentials:
+      // Logging in as someone else needs master users, which authd does not have.
+      if (!step.authzid.empty()) {
+        request.passdb_request.user = step.user;
+        return fail(id, "authorization identity differs from the login name (no master users)");
+      }
+      if (step.kind == MechStep::Kind::verify_plain) return run_verify(id, std::move(step));
       return run_credentials(id, std::move(step));
     case MechStep::Kind::success:
       return succeed(id);
