@@ -43,6 +43,9 @@ void AuthSession::start(std::function<void()> on_closed) {
   connection_->on_frame_error = [weak](FrameStatus) {
     if (auto self = weak.lock()) self->protocol_error("line too long or malformed");
   };
+  connection_->on_eof = [weak] {
+    if (auto self = weak.lock()) self->drain();
+  };
   connection_->on_close = std::move(on_closed);
 
   std::vector<std::pair<std::string, std::vector<std::string>>> mechs;
@@ -221,11 +224,13 @@ void AuthSession::run_verify(uint32_t id, MechStep step) {
       [passdb, authenticator, query, password = std::move(step.password)](WorkerContext& worker) {
         return authenticator->verify_plain(*passdb, query, password, worker);
       },
-      [weak, id](AuthOutcome outcome) {
+      [weak, id](std::optional<AuthOutcome> done) {
         auto self = weak.lock();
         if (!self || !self->requests_.count(id)) return;
         Request& r = self->requests_.at(id);
         r.busy = false;
+        if (!done) return self->temporary_failure(id, "request not completed (internal error or stopping)");
+        AuthOutcome& outcome = *done;
         switch (outcome.kind) {
           case AuthOutcome::Kind::ok:
             r.canonical_user = outcome.user;
@@ -258,11 +263,13 @@ void AuthSession::run_credentials(uint32_t id, MechStep step) {
       [passdb, authenticator, query](WorkerContext& worker) {
         return authenticator->lookup_credentials(*passdb, query, worker);
       },
-      [weak, id](AuthOutcome outcome) {
+      [weak, id](std::optional<AuthOutcome> done) {
         auto self = weak.lock();
         if (!self || !self->requests_.count(id)) return;
         Request& r = self->requests_.at(id);
         r.busy = false;
+        if (!done) return self->temporary_failure(id, "request not completed (internal error or stopping)");
+        AuthOutcome& outcome = *done;
         switch (outcome.kind) {
           case AuthOutcome::Kind::ok:
             r.canonical_user = outcome.user;

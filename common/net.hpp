@@ -16,7 +16,8 @@
 //    returns (not even from inside the on_frame that called it), closing() is true.
 //  - close_after_write(): stops reading and delivering frames; the stream closes once the
 //    write queue is empty. write() is still accepted until then (and extends the wait).
-//  - EOF from the peer behaves like close_after_write(): replies queued so far are flushed,
+//  - EOF from the peer, unless on_eof is set (see there), behaves like close_after_write():
+//    replies queued so far are flushed,
 //    then the connection closes; a partial last frame is discarded. EOF is only read while
 //    reading is active (not paused, under the high water), so every complete frame sent
 //    before it has been delivered by then. A reply produced after the close (e.g. by a
@@ -81,6 +82,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::function<void(FrameStatus why)> on_frame_error;
   // Runs once, after the stream has closed (EOF, error, timeout, or close()).
   std::function<void()> on_close;
+  // Optional. When set, EOF from the peer does not close the connection: reading stops,
+  // every complete frame already received is still delivered (as reading is resumed),
+  // and then on_eof runs once. The handler closes (usually close_after_write()) when its
+  // last reply is queued. Lets a server answer a client that half-closes after sending.
+  std::function<void()> on_eof;
 
   ~Connection();
   Connection(const Connection&) = delete;
@@ -133,6 +139,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool close_when_drained_ = false;
   bool framing_failed_ = false;
   bool eof_ = false;
+  bool eof_signalled_ = false;
   bool in_frame_loop_ = false;
   int open_handles_ = 0;
 };

@@ -80,7 +80,7 @@ void Connection::update_reading() {
 void Connection::schedule_frames() {
   if (closing_ || !may_deliver()) return;
   size_t buffered = std::visit([](auto& f) { return f.buffered(); }, framer_);
-  if (buffered > 0) uv_idle_start(kick_, on_kick);
+  if (buffered > 0 || (eof_ && on_eof && !eof_signalled_)) uv_idle_start(kick_, on_kick);
 }
 
 void Connection::on_kick(uv_idle_t* idle) {
@@ -97,7 +97,15 @@ void Connection::process_frames() {
   while (may_deliver()) {
     std::string_view frame;
     FrameStatus status = std::visit([&frame](auto& f) { return f.next(&frame); }, framer_);
-    if (status == FrameStatus::need_more) break;
+    if (status == FrameStatus::need_more) {
+      if (eof_ && on_eof && !eof_signalled_) {
+        // Every complete frame is delivered; a partial one can never complete now.
+        eof_signalled_ = true;
+        auto handler = on_eof;
+        handler();
+      }
+      break;
+    }
     if (status == FrameStatus::frame) {
       if (on_frame) on_frame(frame);
       continue;
@@ -138,7 +146,12 @@ void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     c->process_frames();
   } else if (nread == UV_EOF) {
     c->eof_ = true;
-    c->close_after_write();
+    if (c->on_eof) {
+      c->update_reading();
+      c->process_frames();
+    } else {
+      c->close_after_write();
+    }
   } else if (nread < 0) {
     log_debug("{}: read error: {}", c->peer_, uv_strerror(static_cast<int>(nread)));
     c->close();
@@ -235,6 +248,7 @@ void Connection::handle_closed() {
   on_close = nullptr;
   on_frame = nullptr;
   on_frame_error = nullptr;
+  on_eof = nullptr;
   if (callback) callback();
 }
 

@@ -71,6 +71,16 @@ void WorkerPool::broadcast(std::function<void(WorkerContext&)> fn) {
   wake_.notify_all();
 }
 
+void WorkerPool::cancel_queued() {
+  {
+    std::lock_guard lock(mutex_);
+    if (queue_.empty()) return;
+    for (Task& task : queue_) completed_.push_back(std::move(task.done));
+    queue_.clear();
+    uv_async_send(async_);
+  }
+}
+
 size_t WorkerPool::pending() const {
   std::lock_guard lock(mutex_);
   return queue_.size() + running_ + completed_.size();

@@ -49,17 +49,23 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Queues job; done runs on the loop thread after job returns. False if the queue is full
-  // or the pool is stopping (neither callback will run).
+  // Queues job; done runs on the loop thread after job returns, or without the job having
+  // run if cancel_queued() dropped it. False if the queue is full or the pool is stopping
+  // (neither callback will run).
   bool submit(Job job, Done done);
 
-  // Convenience: work returns a T that is handed to done on the loop thread.
+  // Convenience: work returns a T that is handed to done on the loop thread. done gets
+  // nullopt when the job threw or was cancelled, so callers always answer their client.
   template <class T>
-  bool submit_for(std::function<T(WorkerContext&)> work, std::function<void(T)> done) {
+  bool submit_for(std::function<T(WorkerContext&)> work, std::function<void(std::optional<T>)> done) {
     auto slot = std::make_shared<std::optional<T>>();
     return submit([slot, work = std::move(work)](WorkerContext& ctx) { slot->emplace(work(ctx)); },
-                  [slot, done = std::move(done)]() { done(std::move(**slot)); });
+                  [slot, done = std::move(done)]() { done(std::move(*slot)); });
   }
+
+  // Drops the jobs that have not started; their completions run (on the next wake) without
+  // the job. For shutdown: work whose client is gone is not worth a database round trip.
+  void cancel_queued();
 
   // Runs fn once on every worker (e.g. to drop stale connections after a reload).
   void broadcast(std::function<void(WorkerContext&)> fn);

@@ -5,6 +5,10 @@
 #include "lookupd/protocol_codecs.hpp"
 
 namespace postern::lookupd {
+namespace {
+// A client that keeps sending garbage must not flood the log.
+constexpr int kLoggedBadRequests = 3;
+}  // namespace
 
 ClientSession::ClientSession(std::shared_ptr<Connection> connection, TableProtocol protocol, std::string tcp_map,
                              Resolver& resolver)
@@ -19,7 +23,16 @@ void ClientSession::start(std::function<void()> on_closed) {
   connection_->on_frame_error = [weak](FrameStatus why) {
     if (auto self = weak.lock()) self->on_frame_error(why);
   };
+  connection_->on_eof = [weak] {
+    if (auto self = weak.lock()) self->on_peer_done();
+  };
   connection_->on_close = std::move(on_closed);
+}
+
+void ClientSession::on_peer_done() {
+  // Every request has been delivered; answer them all, then close.
+  draining_ = true;
+  if (slots_.empty()) connection_->close_after_write();
 }
 
 void ClientSession::drain() {
@@ -31,13 +44,19 @@ void ClientSession::drain() {
 void ClientSession::on_frame(std::string_view frame) {
   auto slot = std::make_shared<Slot>();
   slots_.push_back(slot);
+  // Checked for every slot: bad requests wait in line behind slow lookups too.
+  if (slots_.size() >= kMaxInFlight && !paused_) {
+    paused_ = true;
+    connection_->pause_reading();
+  }
   CodecError error;
   std::string map;
   std::string key;
   if (protocol_ == TableProtocol::socketmap) {
     auto request = parse_socketmap_request(frame, &error);
     if (!request) {
-      log_warning("socketmap client {}: bad request: {}", connection_->peer(), error.reason);
+      if (++bad_requests_ <= kLoggedBadRequests)
+        log_warning("socketmap client {}: bad request: {}", connection_->peer(), error.reason);
       complete(slot, LookupResult::perm(error.reason));
       return;
     }
@@ -46,16 +65,13 @@ void ClientSession::on_frame(std::string_view frame) {
   } else {
     auto request = parse_tcp_request(frame, &error);
     if (!request) {
-      log_warning("tcp_table client {}: bad request: {}", connection_->peer(), error.reason);
+      if (++bad_requests_ <= kLoggedBadRequests)
+        log_warning("tcp_table client {}: bad request: {}", connection_->peer(), error.reason);
       complete(slot, LookupResult::perm(error.reason));
       return;
     }
     map = tcp_map_;
     key = std::move(*request);
-  }
-  if (slots_.size() >= kMaxInFlight && !paused_) {
-    paused_ = true;
-    connection_->pause_reading();
   }
   std::weak_ptr<ClientSession> weak = shared_from_this();
   resolver_.resolve(map, key, [weak, slot](const LookupResult& result) {

@@ -1,8 +1,9 @@
 // client_session.hpp - one Postfix client connection, socketmap or tcp_table.
 //
 // Requests may be pipelined; each gets a slot, and replies leave strictly in request
-// order as their lookups finish. Past kMaxInFlight open slots the session stops reading
-// until replies drain. A request that cannot be parsed gets its error reply in order,
+// order as their lookups finish. Past kMaxInFlight open slots (good or bad requests
+// alike) the session stops reading until replies drain. A client that half-closes
+// after sending still gets every reply. A request that cannot be parsed gets its error reply in order,
 // and a framing error (malformed or over-long netstring/line) gets a last error reply
 // if nothing is pending before it; then the connection closes (net.hpp).
 #pragma once
@@ -40,6 +41,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   };
   void on_frame(std::string_view frame);
   void on_frame_error(FrameStatus why);
+  void on_peer_done();
   void complete(const std::shared_ptr<Slot>& slot, const LookupResult& result);
   void flush();
 
@@ -50,6 +52,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::deque<std::shared_ptr<Slot>> slots_;
   bool draining_ = false;
   bool paused_ = false;
+  int bad_requests_ = 0;
 };
 
 }  // namespace postern::lookupd

@@ -25,13 +25,15 @@ void Resolver::resolve(std::string_view map_name, std::string_view raw_key, Call
     cb(LookupResult::perm(std::string("unknown map name: ") + std::string(map_name)));
     return;
   }
-  std::string key = to_lower_ascii(raw_key);
+  // Keys are case-insensitive, but an alias map puts a stripped extension back as the
+  // client wrote it (Postfix keeps its case), so its answers depend on the exact key.
+  std::string key = map->definition.kind == MapKind::alias ? std::string(raw_key) : to_lower_ascii(raw_key);
   auto now = ResultCache::Clock::now();
   if (auto hit = cache_.get(map_name, key, now)) {
     cb(*hit);
     return;
   }
-  std::string id = std::string(map_name) + '\0' + key;
+  std::string id = std::to_string(generation_) + '\0' + std::string(map_name) + '\0' + key;
   auto [it, first] = inflight_.try_emplace(id);
   it->second.push_back(std::move(cb));
   if (!first) return;
@@ -47,8 +49,9 @@ void Resolver::resolve(std::string_view map_name, std::string_view raw_key, Call
           return run_sql_source(source, k, ctx.connection(source.endpoint));
         });
       },
-      [this, id, generation, map_copy, key](LookupResult result) {
-        finish(id, generation, map_copy, key, std::move(result));
+      [this, id, generation, map_copy, key](std::optional<LookupResult> result) {
+        finish(id, generation, map_copy, key,
+               result ? std::move(*result) : LookupResult::temp("lookup not completed (internal error or stopping)"));
       });
   if (!queued) finish(id, generation, map_copy, key, LookupResult::temp("server busy"));
 }

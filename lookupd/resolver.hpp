@@ -26,6 +26,8 @@ class Resolver {
   using Callback = std::function<void(const LookupResult&)>;
 
   Resolver(uv_loop_t* loop, std::shared_ptr<const LookupdConfig> config);
+  // Stops the pool first: its last completions still reach finish().
+  ~Resolver() { pool_.stop(); }
 
   // cb runs exactly once: synchronously on a cache hit or an unknown map, later otherwise.
   void resolve(std::string_view map_name, std::string_view key, Callback cb);
@@ -35,7 +37,11 @@ class Resolver {
 
   // Lookups waiting for a worker.
   size_t pending() const { return inflight_.size(); }
-  void stop() { pool_.stop(); }
+  // Lookups still queued are answered "stopping" without touching the database.
+  void stop() {
+    pool_.cancel_queued();
+    pool_.stop();
+  }
 
  private:
   void finish(const std::string& id, uint64_t generation, const std::string& map, const std::string& key,
@@ -44,8 +50,10 @@ class Resolver {
   std::shared_ptr<const LookupdConfig> config_;
   uint64_t generation_ = 0;
   ResultCache cache_;
+  // generation + map + key: requests after a reload never join a lookup of the old config.
+  std::unordered_map<std::string, std::vector<Callback>> inflight_;
+  // Last: destroyed first, while the state its completions touch is still alive.
   WorkerPool pool_;
-  std::unordered_map<std::string, std::vector<Callback>> inflight_;  // map + '\0' + key
 };
 
 }  // namespace postern::lookupd

@@ -74,8 +74,13 @@ void Server::accept(std::shared_ptr<Connection> connection, TableProtocol protoc
 void Server::reload(std::shared_ptr<const LookupdConfig> config) {
   if (config->listener_signature() != config_->listener_signature())
     log_warning("reload: listener settings changed; they take effect at the next restart");
-  if (config->sql_workers != config_->sql_workers)
-    log_warning("reload: sql_workers changed; it takes effect at the next restart");
+  auto restart_needed = [](const char* setting) {
+    log_warning("reload: {} changed; it takes effect at the next restart", setting);
+  };
+  if (config->sql_workers != config_->sql_workers) restart_needed("sql_workers");
+  if (config->max_queue != config_->max_queue) restart_needed("max_queue");
+  if (config->user != config_->user || config->group != config_->group) restart_needed("user/group");
+  if (config->syslog != config_->syslog) restart_needed("syslog");
   for (auto& listener : listeners_) {
     bool socketmap = false;
     for (const ListenAddress& a : config_->socketmap_listen) socketmap = socketmap || a.str() == listener->address().str();

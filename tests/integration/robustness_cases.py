@@ -39,6 +39,19 @@ class BadInputCases:
             if reply is not None:
                 self.assertTrue(reply.startswith(b"PERM"), f"{what}: got {reply[:200]!r}")
 
+    def test_half_closed_client_gets_every_reply(self):
+        # `printf ... | nc -N` and health probes send their requests, then shut down their
+        # writing side: the replies must still come, also for lookups that go to SQL.
+        keys = [f"halfclose{i}@example.com" for i in range(20)] + ["email1@example.com", "example.com"]
+        requests = b"".join(netstring(b"mailboxes " + k.encode()) for k in keys[:-1])
+        requests += netstring(b"domains example.com")
+        with SocketmapClient(self.lk.socket) as c:
+            c.send_raw(requests)
+            c.sock.shutdown(socket.SHUT_WR)
+            replies = [c.read_reply() for _ in keys]
+            self.assertIsNone(c.read_reply(), "the server closes after the last reply")
+        self.assertEqual(replies, [b"NOTFOUND "] * 20 + [b"OK 1", b"OK 1"], self.lk.log_tail())
+
     def test_bad_socketmap_requests(self):
         long_key = b"x" * 10001 + b"@example.com"
         cases = [

@@ -81,7 +81,7 @@ TEST_CASE("submit_for hands the job's value to done", "[worker_pool]") {
   Loop l;
   WorkerPool pool(&l.loop, 2, 10);
   int got = 0;
-  REQUIRE(pool.submit_for<int>([](WorkerContext&) { return 42; }, [&](int v) { got = v; }));
+  REQUIRE(pool.submit_for<int>([](WorkerContext&) { return 42; }, [&](std::optional<int> v) { got = v.value_or(-1); }));
   REQUIRE(l.run_until([&] { return got != 0; }));
   CHECK(got == 42);
 }
@@ -220,6 +220,44 @@ TEST_CASE("a throwing completion does not break delivery", "[worker_pool]") {
   }));
   REQUIRE(pool.submit([](WorkerContext&) {}, [&] { ++delivered; }));
   REQUIRE(l.run_until([&] { return delivered == 2; }));
+}
+
+TEST_CASE("submit_for hands nullopt to done when the job throws", "[worker_pool]") {
+  Loop l;
+  WorkerPool pool(&l.loop, 1, 10);
+  bool called = false;
+  std::optional<std::string> got = "untouched";
+  REQUIRE(pool.submit_for<std::string>([](WorkerContext&) -> std::string { throw std::bad_alloc(); },
+                                       [&](std::optional<std::string> v) {
+                                         called = true;
+                                         got = std::move(v);
+                                       }));
+  REQUIRE(l.run_until([&] { return called; }));
+  CHECK_FALSE(got.has_value());
+}
+
+TEST_CASE("cancel_queued drops jobs not started and still delivers their completions", "[worker_pool]") {
+  Loop l;
+  WorkerPool pool(&l.loop, 1, 10);
+  std::atomic<bool> release{false};
+  std::atomic<int> ran{0};
+  int delivered = 0;
+  int empty = 0;
+  // The first job holds the only worker, so the next ones stay queued.
+  REQUIRE(pool.submit_for<int>(
+      [&](WorkerContext&) {
+        while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        return ++ran;
+      },
+      [&](std::optional<int> v) { delivered += v ? 1 : 0; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(pool.submit_for<int>([&](WorkerContext&) { return ++ran; }, [&](std::optional<int> v) { empty += v ? 0 : 1; }));
+  pool.cancel_queued();
+  release = true;
+  REQUIRE(l.run_until([&] { return delivered == 1 && empty == 3; }));
+  CHECK(ran == 1);
+  pool.stop();
 }
 
 TEST_CASE("WorkerContext keeps one connection per endpoint key", "[worker_pool]") {
