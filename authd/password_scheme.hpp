@@ -54,4 +54,9 @@ Result<ScramCredentials> scram_credentials(const StoredPassword& stored, ScramHa
 // Constant-time equality of two byte strings (length may leak, content does not).
 bool constant_time_equals(std::string_view a, std::string_view b);
 
+// True for the schemes Dovecot 2.4 refuses unless auth_allow_weak_schemes = yes (MD5,
+// MD5-CRYPT, SMD5, HMAC-MD5, PLAIN-MD4, PLAIN-MD5, LDAP-MD5, DES-CRYPT, and CRYPT when its
+// data is a DES or "$1$" hash). Verification itself never refuses them; callers decide.
+bool is_weak_password(const StoredPassword& stored);
+
 }  // namespace postern::authd
