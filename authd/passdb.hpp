@@ -53,7 +53,7 @@ struct SqlTimeouts {
 };
 
 // dovecot-sql.conf.ext: driver (mysql|sqlite), connect, default_pass_scheme (default
-// MD5-CRYPT as in Dovecot 2.3), password_query (Dovecot variables, all escaped; a
+// "MD5" = MD5-CRYPT, as in Dovecot 2.3), password_query (Dovecot variables, all escaped; a
 // trailing ';' tolerated). Other keys (user_query, iterate_query) are accepted and ignored.
 Result<std::unique_ptr<Passdb>> make_sql_passdb(const std::string& conf_path, const SqlTimeouts& timeouts);
 
