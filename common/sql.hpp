@@ -1,10 +1,13 @@
 // sql.hpp - one interface over the SQL backends (MariaDB Connector/C, SQLite).
 //
 // A Connection belongs to one thread (a worker); it is not thread-safe. It connects
-// lazily on first use and reconnects after failures by itself: a failed MariaDB host is
-// skipped until its retry interval has passed, and the next host in the list is tried
-// (failover). Every failure comes back as an Error, which callers treat as temporary.
-// User input reaches SQL only through escape().
+// lazily on first use and reconnects after failures by itself (failover). A MariaDB
+// Connection tries its hosts as mysql_table(5) does: unix-domain sockets before TCP, in
+// random order within each group, drawn afresh per Connection so that workers spread
+// over the hosts. A host that failed is skipped by every Connection in the process
+// (same host, user, database and password) until its retry interval has passed, so only
+// one worker pays the connect timeout. Every failure comes back as an Error, which
+// callers treat as temporary. User input reaches SQL only through escape().
 #pragma once
 
 #include "common/result.hpp"
@@ -24,7 +27,7 @@ enum class Driver { mysql, sqlite };
 // or from Dovecot's `connect =` string by the caller.
 struct Endpoint {
   Driver driver = Driver::mysql;
-  // MariaDB: in the forms mysql_table(5) accepts, tried in order:
+  // MariaDB: in the forms mysql_table(5) accepts (tried in the order described above):
   //   "unix:/path/mysqld.sock", "/path/mysqld.sock", "inet:host:port", "inet:host",
   //   "host:port", "host". Default port 3306. Empty means "localhost".
   std::vector<std::string> hosts;
@@ -46,6 +49,10 @@ struct Rows {
   std::vector<std::string> columns;
   // NULL is std::nullopt.
   std::vector<std::vector<std::optional<std::string>>> rows;
+  // False when the statement produced no result set at all (an UPDATE, a PRAGMA that
+  // sets something, a CALL whose procedure selects nothing), as opposed to a result set
+  // with no rows. Postfix's require_result_set tells the two apart.
+  bool has_result_set = true;
 };
 
 class Connection {

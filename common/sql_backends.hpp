@@ -1,11 +1,14 @@
-// sql_backends.hpp - private to common/sql_*.cpp: the per-driver constructors behind
-// sql::make_connection() and the host labels shared by describe() and the MariaDB logs.
+// sql_backends.hpp - private to common/sql_*.cpp (and their tests): the per-driver
+// constructors behind sql::make_connection(), the host labels shared by describe() and
+// the MariaDB logs, and the MariaDB host order.
 #pragma once
 
 #include "common/sql.hpp"
 
 #include <memory>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace postern::sql {
 
@@ -17,5 +20,13 @@ std::string host_label(const HostSpec& host);
 
 // The hosts an endpoint names; an empty list means the connector's "localhost".
 std::vector<std::string> effective_hosts(const Endpoint& endpoint);
+
+// Whether the connector reaches host over a unix-domain socket: a socket path, or
+// "localhost" (any port), for which it uses its default socket; Postfix counts it so too.
+bool is_unix_socket_host(const HostSpec& host);
+
+// The order a MariaDB Connection tries hosts in, as mysql_table(5): unix-domain sockets
+// before TCP, shuffled with rng within each group. Returns positions in hosts.
+std::vector<size_t> connect_order(const std::vector<HostSpec>& hosts, std::mt19937& rng);
 
 }  // namespace postern::sql

@@ -1,8 +1,10 @@
 // sql_mariadb.cpp - the MariaDB Connector/C sql::Connection (see sql.hpp): one live
-// connection at a time, failover over the endpoint's hosts in list order, dead hosts
-// skipped until their retry interval has passed.
+// connection at a time, failover over the endpoint's hosts (unix sockets first, random
+// order within each group), and a process-wide record of which hosts are down, so that a
+// dead host costs one connect timeout per retry interval, not one per worker.
 #include "common/log.hpp"
 #include "common/sql_backends.hpp"
+#include "common/strings.hpp"
 
 #include <errmsg.h>
 #include <fmt/format.h>
@@ -11,6 +13,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <map>
 #include <mutex>
 
 namespace postern::sql {
@@ -68,12 +71,43 @@ bool connection_broken(unsigned code) {
   }
 }
 
-struct HostState {
-  std::string label;       // "127.0.0.1:3306", or the configured text if invalid
-  std::optional<HostSpec> spec;  // nullopt: the entry did not parse
+// One host's health, shared by every Connection in the process that reaches the host
+// with the same user, database and password (a refused login or a missing database says
+// nothing about other credentials). Guarded by health_mutex().
+struct HostHealth {
   bool down = false;
+  bool announced = false;  // the first connection was logged
   Clock::time_point retry_at{};
   std::string last_error;
+};
+
+std::mutex& health_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Entries live as long as some Connection uses them; a reload that drops a host lets its
+// entry go.
+std::shared_ptr<HostHealth> shared_health(const std::string& key) {
+  static std::map<std::string, std::weak_ptr<HostHealth>> registry;
+  std::lock_guard lock(health_mutex());
+  for (auto it = registry.begin(); it != registry.end();) {
+    if (it->second.expired()) it = registry.erase(it);
+    else ++it;
+  }
+  std::weak_ptr<HostHealth>& slot = registry[key];
+  std::shared_ptr<HostHealth> health = slot.lock();
+  if (!health) {
+    health = std::make_shared<HostHealth>();
+    slot = health;
+  }
+  return health;
+}
+
+struct HostState {
+  std::string label;  // "127.0.0.1:3306"
+  HostSpec spec;
+  std::shared_ptr<HostHealth> health;
 };
 
 // Outcome of one statement on the current handle.
@@ -87,16 +121,19 @@ struct Attempt {
 class MariaDbConnection final : public Connection {
  public:
   explicit MariaDbConnection(const Endpoint& endpoint) : ep_(endpoint), describe_(endpoint.describe()) {
+    std::vector<HostSpec> specs;
     for (const auto& text : effective_hosts(endpoint)) {
+      // An entry that does not parse is left out; with none left, every call fails.
+      if (auto spec = parse_mysql_host(text)) specs.push_back(std::move(spec.value()));
+      else log_error("{}: {}", describe_, spec.error().message);
+    }
+    // Each Connection draws its own order, so the workers spread over the hosts.
+    std::mt19937 rng(std::random_device{}());
+    for (size_t i : connect_order(specs, rng)) {
       HostState h;
-      if (auto spec = parse_mysql_host(text)) {
-        h.label = host_label(*spec);
-        h.spec = std::move(spec.value());
-      } else {
-        h.label = text;
-        h.last_error = spec.error().message;
-        log_error("{}: {}", describe_, h.last_error);
-      }
+      h.label = host_label(specs[i]);
+      h.health = shared_health(health_key(h.label));
+      h.spec = std::move(specs[i]);
       hosts_.push_back(std::move(h));
     }
   }
@@ -193,54 +230,101 @@ class MariaDbConnection final : public Connection {
  private:
   std::string host_desc(size_t i) const { return fmt::format("mysql({}/{})", hosts_[i].label, ep_.dbname); }
 
-  // what: "connect failed" or "connection lost". Logged only when the host changes state.
+  // The registry key: this host with our credentials; the timeouts do not matter.
+  std::string health_key(const std::string& label) const {
+    Endpoint one = ep_;
+    one.hosts = {label};
+    one.connect_timeout = one.read_timeout = one.retry_interval = std::chrono::milliseconds(0);
+    return one.key();
+  }
+
+  // Whether to try h now. A host marked down is skipped until retry_at; then the first
+  // Connection to ask probes it, and the others keep skipping it while that probe may
+  // still be waiting for its timeouts. Otherwise *retry_at tells when to ask again.
+  bool claim(HostState& h, Clock::time_point now, Clock::time_point* retry_at) const {
+    std::lock_guard lock(health_mutex());
+    HostHealth& s = *h.health;
+    if (!s.down) return true;
+    if (now < s.retry_at) {
+      *retry_at = s.retry_at;
+      return false;
+    }
+    s.retry_at = now + std::chrono::seconds(timeout_seconds(ep_.connect_timeout) + timeout_seconds(ep_.read_timeout));
+    return true;
+  }
+
+  // what: "connect failed" or "connection lost". Logged once per change of state in the
+  // whole process, whichever Connection sees it.
   void mark_down(HostState& h, std::string_view what, const std::string& error) {
-    if (!h.down) {
+    bool was_down;
+    {
+      std::lock_guard lock(health_mutex());
+      HostHealth& s = *h.health;
+      was_down = s.down;
+      s.down = true;
+      s.retry_at = Clock::now() + ep_.retry_interval;
+      s.last_error = error;
+    }
+    if (!was_down) {
       log_warning("mysql({}): {} to database {}: {} - waiting for {} ms before retry", h.label, what, ep_.dbname,
                   error, ep_.retry_interval.count());
     } else {
       log_debug("mysql({}): still down: {}", h.label, error);
     }
-    h.down = true;
-    h.retry_at = Clock::now() + ep_.retry_interval;
-    h.last_error = error;
+  }
+
+  void mark_up(HostState& h) {
+    bool was_down;
+    bool first;
+    {
+      std::lock_guard lock(health_mutex());
+      HostHealth& s = *h.health;
+      was_down = s.down;
+      first = !s.announced;
+      s.down = false;
+      s.announced = true;
+      s.last_error.clear();
+    }
+    if (was_down) log_info("mysql({}): back up: connected to database {}", h.label, ep_.dbname);
+    else if (first) log_info("mysql({}): Connected to database {}", h.label, ep_.dbname);
+    else log_debug("mysql({}): Connected to database {}", h.label, ep_.dbname);
+  }
+
+  std::string last_error(const HostState& h) const {
+    std::lock_guard lock(health_mutex());
+    return h.health->last_error;
   }
 
   Status ensure_connected() {
     if (mysql_) return Status::Ok();
+    if (hosts_.empty()) return Error{fmt::format("{}: no valid database host", describe_)};
     Clock::time_point now = Clock::now();
     std::optional<Clock::time_point> soonest;
     std::string tried;
-    bool any_valid = false;
     for (size_t i = 0; i < hosts_.size(); ++i) {
       HostState& h = hosts_[i];
-      if (!h.spec) continue;
-      any_valid = true;
-      if (h.down && now < h.retry_at) {
-        if (!soonest || h.retry_at < *soonest) soonest = h.retry_at;
+      Clock::time_point retry_at;
+      if (!claim(h, now, &retry_at)) {
+        if (!soonest || retry_at < *soonest) soonest = retry_at;
         continue;
       }
       std::string error;
-      if (MysqlPtr m = connect_to(*h.spec, &error)) {
+      if (MysqlPtr m = connect_to(h.spec, &error)) {
         mysql_ = std::move(m);
         current_ = i;
-        h.down = false;
-        h.last_error.clear();
-        log_info("mysql({}): Connected to database {}", h.label, ep_.dbname);
+        mark_up(h);
         return Status::Ok();
       }
       mark_down(h, "connect failed", error);
       if (!tried.empty()) tried += "; ";
       tried += fmt::format("{}: connect failed: {}", host_desc(i), error);
     }
-    if (!any_valid) return Error{fmt::format("{}: no valid database host", describe_)};
     if (!tried.empty()) return Error{tried};
     auto wait = std::chrono::ceil<std::chrono::milliseconds>(*soonest - now);
     std::string last;
     for (size_t i = 0; i < hosts_.size(); ++i) {
-      if (!hosts_[i].spec) continue;
       if (!last.empty()) last += "; ";
-      last += fmt::format("{}: {}", host_desc(i), hosts_[i].last_error);
+      last += fmt::format("{}: {}", host_desc(i), last_error(hosts_[i]));
     }
     return Error{fmt::format("no database host available: {} (retry in {} ms)", last, wait.count())};
   }
@@ -288,43 +372,62 @@ class MariaDbConnection final : public Connection {
       return std::move(a);
     };
     if (mysql_real_query(m, statement.data(), statement.size()) != 0) return failed();
-    ResultPtr res(mysql_store_result(m));
     Rows rows;
-    if (!res) {
-      if (mysql_field_count(m) != 0) return failed();  // a result set was due but not read
-    } else {
-      unsigned ncol = mysql_num_fields(res.get());
-      MYSQL_FIELD* fields = mysql_fetch_fields(res.get());
-      for (unsigned i = 0; i < ncol; ++i) rows.columns.emplace_back(fields[i].name, fields[i].name_length);
-      while (MYSQL_ROW row = mysql_fetch_row(res.get())) {
-        unsigned long* lengths = mysql_fetch_lengths(res.get());
-        auto& out = rows.rows.emplace_back();
-        out.reserve(ncol);
-        for (unsigned i = 0; i < ncol; ++i) {
-          if (row[i]) out.emplace_back(std::string(row[i], lengths[i]));
-          else out.emplace_back(std::nullopt);
-        }
+    rows.has_result_set = false;
+    // Every result is read, or the connection is out of step: a CALL ends with a status
+    // result. The first result set with columns is the answer, as dict_mysql keeps it.
+    for (;;) {
+      ResultPtr res(mysql_store_result(m));
+      if (!res) {
+        if (mysql_field_count(m) != 0) return failed();  // a result set was due but not read
+      } else if (!rows.has_result_set) {
+        rows.has_result_set = true;
+        read_rows(res.get(), rows);
       }
-    }
-    // A CALL leaves a status result behind; the connection must be drained to stay usable.
-    while (mysql_more_results(m)) {
+      if (!mysql_more_results(m)) break;
       int rc = mysql_next_result(m);
       if (rc > 0) return failed();
       if (rc < 0) break;
-      ResultPtr discard(mysql_store_result(m));
     }
     a.rows = std::move(rows);
     return a;
   }
 
+  static void read_rows(MYSQL_RES* res, Rows& rows) {
+    unsigned ncol = mysql_num_fields(res);
+    MYSQL_FIELD* fields = mysql_fetch_fields(res);
+    for (unsigned i = 0; i < ncol; ++i) rows.columns.emplace_back(fields[i].name, fields[i].name_length);
+    while (MYSQL_ROW row = mysql_fetch_row(res)) {
+      unsigned long* lengths = mysql_fetch_lengths(res);
+      auto& out = rows.rows.emplace_back();
+      out.reserve(ncol);
+      for (unsigned i = 0; i < ncol; ++i) {
+        if (row[i]) out.emplace_back(std::string(row[i], lengths[i]));
+        else out.emplace_back(std::nullopt);
+      }
+    }
+  }
+
   Endpoint ep_;  // holds the password, needed for every reconnect
   std::string describe_;
-  std::vector<HostState> hosts_;
+  std::vector<HostState> hosts_;  // the valid hosts, in the order they are tried
   MysqlPtr mysql_;
   size_t current_ = 0;
 };
 
 }  // namespace
+
+bool is_unix_socket_host(const HostSpec& host) { return host.unix_socket || iequals(host.host, "localhost"); }
+
+std::vector<size_t> connect_order(const std::vector<HostSpec>& hosts, std::mt19937& rng) {
+  std::vector<size_t> order(hosts.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto tcp = std::stable_partition(order.begin(), order.end(),
+                                   [&hosts](size_t i) { return is_unix_socket_host(hosts[i]); });
+  std::shuffle(order.begin(), tcp, rng);
+  std::shuffle(tcp, order.end(), rng);
+  return order;
+}
 
 std::unique_ptr<Connection> make_mariadb_connection(const Endpoint& endpoint) {
   prepare_thread();

@@ -64,12 +64,19 @@ class SqliteConnection final : public Connection {
     int rc = sqlite3_prepare_v2(db_.get(), statement.c_str(), static_cast<int>(statement.size()) + 1, &raw, &tail);
     StmtPtr stmt(raw);
     if (rc != SQLITE_OK) return fail("query failed", rc);
-    if (!stmt) return Rows{};  // only white space or comments
+    if (!stmt) {  // only white space or comments: nothing ran, so no result set either
+      Rows none;
+      none.has_result_set = false;
+      return none;
+    }
     // A second statement would be silently ignored; refusing it keeps injected text harmless.
     if (has_more_statements(tail)) return Error{label_ + ": query failed: more than one statement"};
 
     Rows out;
     int ncol = sqlite3_column_count(stmt.get());
+    // A statement that returns no data (UPDATE, PRAGMA x = y) has no columns; a SELECT
+    // that matches nothing still has its columns.
+    out.has_result_set = ncol > 0;
     for (int i = 0; i < ncol; ++i) {
       const char* name = sqlite3_column_name(stmt.get(), i);
       out.columns.emplace_back(name ? name : "");

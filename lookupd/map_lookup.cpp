@@ -197,6 +197,21 @@ SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::
     note(fmt::format("  query failed: {}", answer.reason));
     return answer;
   }
+  // dict_mysql: a statement that yields no result set at all (an UPDATE, a CALL whose
+  // procedure selects nothing) fails the lookup with a retry unless require_result_set
+  // is off, when it is simply "not found". Postfix also marks the host down for
+  // retry_interval then; we do not: the statement is at fault, not the host, and the
+  // host serves other maps too.
+  if (!rows->has_result_set) {
+    if (source.require_result_set) {
+      answer.outcome = Outcome::temp_error;
+      answer.reason = "query returned no result set (require_result_set = yes)";
+      note(fmt::format("  query failed: {}", answer.reason));
+    } else {
+      note("  no result set (require_result_set = no): not found");
+    }
+    return answer;
+  }
   // Every non-NULL, non-empty column of every row is one value, in row order, as
   // dict_mysql/dict_sqlite read them.
   for (const auto& row : rows->rows)

@@ -63,7 +63,9 @@ LookupResult lookup(const MapDefinition& def, std::string_view key, const Source
 // The SQL-backed SourceRunner body: expands the query with conn's escaping, runs it,
 // returns every column of every row in order (NULLs and empty strings skipped), as
 // dict_mysql/dict_sqlite do; for the usual one-column query that is the first column.
-// Suppressed queries (see query_template.hpp) answer not_found without running.
+// Suppressed queries (see query_template.hpp) answer not_found without running. A
+// statement that returns no result set is temp_error, or not_found when the source's
+// require_result_set is off (dict_mysql.c).
 SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::Connection& conn,
                             const TraceSink& trace = nullptr);
 

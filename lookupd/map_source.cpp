@@ -19,15 +19,16 @@ namespace postern::lookupd {
 
 namespace {
 
-// Keys mysql_table(5) / sqlite_table(5) define. The ones we do not use do not change which
-// rows a query returns (connection tuning, TLS, client option files), so they are accepted.
+// Keys mysql_table(5) / sqlite_table(5) define (plus require_result_set for sqlite, see
+// map_source.hpp). The TLS and option-file keys are checked in check_unsupported_keys();
+// the others we do not use only tune connections and so do not change answers.
 const std::set<std::string, std::less<>> kMysqlKeys = {
     "user", "password", "hosts", "dbname", "query", "result_format", "domain", "expansion_limit",
     "retry_interval", "idle_interval", "charset", "option_file", "option_group", "require_result_set",
     "tls_cert_file", "tls_key_file", "tls_CAfile", "tls_CApath", "tls_ciphers", "tls_verify_cert",
     "table", "select_field", "where_field", "additional_conditions"};
 const std::set<std::string, std::less<>> kSqliteKeys = {
-    "dbpath", "query", "result_format", "domain", "expansion_limit",
+    "dbpath", "query", "result_format", "domain", "expansion_limit", "require_result_set",
     "table", "select_field", "where_field", "additional_conditions"};
 
 // Nested /file entries are followed like Postfix's match lists do; the bound only stops a
@@ -98,6 +99,10 @@ Status load_common(const ConfigFile& cf, const std::string& path, MapSource& src
   if (!limit) return limit.error();
   src.expansion_limit = *limit;
 
+  auto require = cf.get_bool("require_result_set", true);
+  if (!require) return require.error();
+  src.require_result_set = *require;
+
   std::string domain = std::string(trim(cf.get("domain")));
   if (!domain.empty()) {
     if (auto st = add_domain_entries(path, domain, 0, src.domains); !st) return st;
@@ -109,7 +114,42 @@ Status load_common(const ConfigFile& cf, const std::string& path, MapSource& src
   return Status::Ok();
 }
 
+// The TLS keys that name something to use; any of them set means "connect with TLS".
+constexpr std::string_view kTlsKeys[] = {"tls_CAfile", "tls_CApath", "tls_cert_file", "tls_key_file", "tls_ciphers"};
+
+// Refuses what we cannot honour where ignoring it would leak the password or quietly
+// connect elsewhere; warns where ignoring it only differs from Postfix. Reasons:
+// map_source.hpp.
+Status check_unsupported_keys(const ConfigFile& cf, const std::string& path) {
+  std::vector<std::string> asks_tls;
+  for (std::string_view key : kTlsKeys)
+    if (!trim(cf.get(key)).empty()) asks_tls.emplace_back(key);
+  if (!trim(cf.get("tls_verify_cert")).empty()) {
+    auto verify = cf.get_bool("tls_verify_cert", false);
+    if (!verify) return verify.error();
+    if (*verify) asks_tls.emplace_back("tls_verify_cert");
+  }
+  if (!asks_tls.empty()) {
+    std::string keys;
+    for (const std::string& k : asks_tls) keys += (keys.empty() ? "" : ", ") + k;
+    return file_error(path, fmt::format("TLS to the database (tls_*) is not supported yet; {} ask(s) for it, and "
+                                        "connecting without TLS would send the password in cleartext. Connect over "
+                                        "a unix-domain socket or a trusted network and remove the tls_* settings",
+                                        keys));
+  }
+  if (!trim(cf.get("option_file")).empty())
+    return file_error(path, fmt::format("line {}: option_file is not supported (MySQL option files are not read); "
+                                        "put the host, user and password it holds in this file instead",
+                                        cf.line_of("option_file")));
+  if (!trim(cf.get("option_group")).empty())
+    log_warning("{} line {}: option_group = {}: MySQL option files are not read, so the settings in that group "
+                "(and in [client]) are ignored; this file alone says where and how to connect",
+                path, cf.line_of("option_group"), trim(cf.get("option_group")));
+  return Status::Ok();
+}
+
 Status load_mysql(const ConfigFile& cf, const std::string& path, MapSource& src) {
+  if (auto st = check_unsupported_keys(cf, path); !st) return st;
   sql::Endpoint& ep = src.endpoint;
   ep.driver = sql::Driver::mysql;
   ep.user = cf.get("user");

@@ -4,7 +4,11 @@
 #include "lookupd/map_lookup.hpp"
 
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <utility>
 
@@ -382,4 +386,76 @@ TEST_CASE("lookup over run_sql_source end to end", "[map_lookup][sql]") {
   CHECK(r.value == "1");
   REQUIRE(conn.statements.size() == 1);
   CHECK(conn.statements[0] == "SELECT 1 FROM virtual_users WHERE email='email1@example.com'");
+}
+
+TEST_CASE("run_sql_source: no result set is a temporary error unless require_result_set = no",
+          "[map_lookup][sql]") {
+  FakeConnection conn;
+  conn.rows.has_result_set = false;
+  MapSource s = source("x.cf");
+  auto a = run_sql_source(s, "k", conn);
+  CHECK(a.outcome == Outcome::temp_error);
+  CHECK_THAT(a.reason, Catch::Contains("query returned no result set"));
+  s.require_result_set = false;
+  auto b = run_sql_source(s, "k", conn);
+  CHECK(b.outcome == Outcome::not_found);
+  CHECK(b.reason.empty());
+  // An empty result set is an ordinary "not found" either way.
+  conn.rows.has_result_set = true;
+  s.require_result_set = true;
+  CHECK(run_sql_source(s, "k", conn).outcome == Outcome::not_found);
+}
+
+namespace {
+
+// A temporary directory, removed with its contents at the end of the test.
+struct ScratchDir {
+  std::filesystem::path path;
+  ScratchDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "map_lookup_test.XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("run_sql_source on SQLite: a statement without a result set", "[map_lookup][sql][sqlite]") {
+  ScratchDir dir;
+  std::string file = (dir.path / "maps.sqlite").string();
+  std::ofstream(file).close();  // SQLite takes an empty file as an empty database
+  sql::Endpoint ep;
+  ep.driver = sql::Driver::sqlite;
+  ep.dbname = file;
+  auto conn = sql::make_connection(ep);
+  REQUIRE(conn->execute_script("CREATE TABLE t (k TEXT, v TEXT); INSERT INTO t VALUES ('a@x', 'b@x');").ok());
+
+  MapSource s = source("update.cf");
+  s.query = "UPDATE t SET v = v WHERE k='%s'";
+  auto a = run_sql_source(s, "a@x", *conn);
+  CHECK(a.outcome == Outcome::temp_error);
+  CHECK_THAT(a.reason, Catch::Contains("no result set"));
+  // Through lookup() the error stops the fallbacks: Postfix defers rather than bounces.
+  SourceRunner runner = [&](const MapSource& src, std::string_view key) { return run_sql_source(src, key, *conn); };
+  CHECK(lookup(def(MapKind::address, {s}), "a@x", runner).outcome == Outcome::temp_error);
+  s.require_result_set = false;
+  CHECK(run_sql_source(s, "a@x", *conn).outcome == Outcome::not_found);
+  CHECK(lookup(def(MapKind::address, {s}), "a@x", runner).outcome == Outcome::not_found);
+
+  MapSource pragma = source("pragma.cf");
+  pragma.query = "PRAGMA user_version = 3";
+  CHECK(run_sql_source(pragma, "a@x", *conn).outcome == Outcome::temp_error);
+
+  MapSource select = source("select.cf");
+  select.query = "SELECT v FROM t WHERE k='%s'";
+  auto found = run_sql_source(select, "a@x", *conn);
+  CHECK(found.outcome == Outcome::found);
+  CHECK(found.values == std::vector<std::string>{"b@x"});
+  CHECK(run_sql_source(select, "nobody@x", *conn).outcome == Outcome::not_found);
 }

@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +48,41 @@ const char* kSeedDomains =
 Result<MapSource> load_text(const TempDir& dir, const std::string& text, sql::Driver d = sql::Driver::mysql) {
   return load_map_source(dir.write("map.cf", text), d);
 }
+
+// Collects what is written to stderr (where log lines go) while it lives.
+class StderrCapture {
+ public:
+  StderrCapture() {
+    std::fflush(stderr);
+    file_ = std::tmpfile();
+    REQUIRE(file_ != nullptr);
+    saved_ = ::dup(2);
+    REQUIRE(saved_ >= 0);
+    REQUIRE(::dup2(::fileno(file_), 2) == 2);
+  }
+  ~StderrCapture() {
+    std::fflush(stderr);
+    ::dup2(saved_, 2);
+    ::close(saved_);
+    std::fclose(file_);
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+
+  std::string text() const {
+    std::fflush(stderr);
+    std::string out;
+    std::rewind(file_);
+    char buf[512];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, file_)) > 0) out.append(buf, n);
+    return out;
+  }
+
+ private:
+  std::FILE* file_ = nullptr;
+  int saved_ = -1;
+};
 
 std::string error_of(const Result<MapSource>& r) {
   REQUIRE_FALSE(r.ok());
@@ -184,10 +222,71 @@ TEST_CASE("map_source: domain list errors", "[map_source]") {
 
 TEST_CASE("map_source: parameters that do not change answers are accepted", "[map_source]") {
   TempDir dir;
-  auto r = load_text(dir,
-                     "dbname = d\nquery = SELECT 1\nidle_interval = 60\ntls_CAfile = /etc/ssl/ca.pem\n"
-                     "option_group = client\ncharset = utf8mb4\nrequire_result_set = yes\n");
+  auto r = load_text(dir, "dbname = d\nquery = SELECT 1\nidle_interval = 60\ncharset = utf8mb4\n");
   CHECK(r.ok());
+}
+
+TEST_CASE("map_source: TLS settings are refused, not silently dropped", "[map_source]") {
+  TempDir dir;
+  for (const char* key : {"tls_CAfile", "tls_CApath", "tls_cert_file", "tls_key_file", "tls_ciphers"}) {
+    INFO(key);
+    std::string path = dir.write("tls.cf", std::string("dbname = d\nquery = SELECT 1\n") + key + " = /etc/ssl/x\n");
+    std::string e = error_of(load_map_source(path, sql::Driver::mysql));
+    CHECK_THAT(e, Catch::StartsWith(path + ": TLS to the database (tls_*) is not supported yet; "));
+    CHECK_THAT(e, Catch::Contains(key));
+    CHECK_THAT(e, Catch::Contains("cleartext"));
+  }
+  CHECK_THAT(error_of(load_text(dir, "dbname = d\nquery = SELECT 1\ntls_verify_cert = yes\n")),
+             Catch::Contains("tls_verify_cert"));
+  // "no" only relaxes a check on a session we never start...
+  CHECK(load_text(dir, "dbname = d\nquery = SELECT 1\ntls_verify_cert = no\n").ok());
+  // ...but does not excuse a key that asks for TLS.
+  CHECK_THAT(error_of(load_text(dir, "dbname = d\nquery = SELECT 1\ntls_verify_cert = no\ntls_CAfile = /ca.pem\n")),
+             Catch::Contains("tls_CAfile"));
+  // An empty value asks for nothing.
+  CHECK(load_text(dir, "dbname = d\nquery = SELECT 1\ntls_CAfile =\ntls_cert_file =\n").ok());
+  CHECK_FALSE(load_text(dir, "dbname = d\nquery = SELECT 1\ntls_verify_cert = maybe\n").ok());
+}
+
+TEST_CASE("map_source: option files are refused; option_group is a warning", "[map_source]") {
+  TempDir dir;
+  std::string e = error_of(load_text(dir, "dbname = d\nquery = SELECT 1\noption_file = /etc/my.cnf\n"));
+  CHECK_THAT(e, Catch::Contains("option_file"));
+  CHECK_THAT(e, Catch::Contains("not supported"));
+
+  std::string warnings;
+  {
+    StderrCapture capture;
+    CHECK(load_text(dir, "dbname = d\nquery = SELECT 1\noption_group = client\n").ok());
+    warnings = capture.text();
+  }
+  CHECK_THAT(warnings, Catch::Contains("option_group"));
+  CHECK_THAT(warnings, Catch::Contains("not read"));
+  // An empty group is how Postfix is told not to read option files: nothing to warn about.
+  {
+    StderrCapture capture;
+    CHECK(load_text(dir, "dbname = d\nquery = SELECT 1\noption_group =\n").ok());
+    warnings = capture.text();
+  }
+  CHECK(warnings.find("option_group") == std::string::npos);
+}
+
+TEST_CASE("map_source: require_result_set", "[map_source]") {
+  TempDir dir;
+  auto dflt = load_text(dir, "dbname = d\nquery = SELECT 1\n");
+  REQUIRE(dflt.ok());
+  CHECK(dflt->require_result_set);
+  auto no = load_text(dir, "dbname = d\nquery = CALL aliases('%s')\nrequire_result_set = no\n");
+  REQUIRE(no.ok());
+  CHECK_FALSE(no->require_result_set);
+  auto yes = load_text(dir, "dbname = d\nquery = SELECT 1\nrequire_result_set = yes\n");
+  REQUIRE(yes.ok());
+  CHECK(yes->require_result_set);
+  CHECK_THAT(error_of(load_text(dir, "dbname = d\nquery = SELECT 1\nrequire_result_set = sometimes\n")),
+             Catch::Contains("require_result_set"));
+  auto sqlite = load_text(dir, "dbpath = /x.sqlite\nquery = SELECT 1\nrequire_result_set = no\n", sql::Driver::sqlite);
+  REQUIRE(sqlite.ok());
+  CHECK_FALSE(sqlite->require_result_set);
 }
 
 TEST_CASE("map_source: sqlite dbpath", "[map_source]") {

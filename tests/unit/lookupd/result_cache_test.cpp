@@ -44,11 +44,13 @@ TEST_CASE("cache: hits and misses have their own ttl", "[result_cache]") {
   CHECK(c.get("m", "found", t0 + 10s));
 }
 
-TEST_CASE("cache: keyed by map name and case-insensitive key", "[result_cache]") {
+TEST_CASE("cache: keyed by map name and the exact key (the resolver folds case)", "[result_cache]") {
   ResultCache c(settings());
-  c.put("aliases", "A@X", LookupResult::found("v"), t0);
-  CHECK(c.get("aliases", "a@x", t0));
-  CHECK_FALSE(c.get("mailboxes", "a@x", t0));
+  c.put("aliases", "A+Foo@X", LookupResult::found("t+Foo@y"), t0);
+  CHECK(c.get("aliases", "A+Foo@X", t0));
+  // An alias answer carries the client's extension case, so other spellings miss.
+  CHECK_FALSE(c.get("aliases", "a+foo@x", t0));
+  CHECK_FALSE(c.get("mailboxes", "A+Foo@X", t0));
   // The map name and key do not run together.
   c.put("ab", "c", LookupResult::found("1"), t0);
   CHECK_FALSE(c.get("a", "bc", t0));
@@ -162,4 +164,124 @@ TEST_CASE("cache: clear empties everything", "[result_cache]") {
   // Still usable afterwards.
   c.put("m", "a", LookupResult::found("2"), t0);
   CHECK(c.get("m", "a", t0)->value == "2");
+}
+
+TEST_CASE("cache: without serve_stale an expired entry is dropped when met", "[result_cache]") {
+  ResultCache c(settings(100, 1s, 1s, false));
+  c.put("m", "f", LookupResult::found("v"), t0);
+  c.put("m", "n", LookupResult::not_found(), t0);
+  REQUIRE(c.size() == 2);
+  size_t both = c.bytes();
+  CHECK_FALSE(c.get("m", "f", t0 + 2s));
+  CHECK(c.size() == 1);
+  CHECK(c.bytes() == both - ResultCache::entry_bytes("m", "f", "v"));
+  CHECK_FALSE(c.get("m", "n", t0 + 2s));
+  CHECK(c.size() == 0);
+  CHECK(c.bytes() == 0);
+}
+
+TEST_CASE("cache: with serve_stale only expired found answers are kept", "[result_cache]") {
+  ResultCache c(settings(100, 1s, 1s, true));
+  c.put("m", "f", LookupResult::found("v"), t0);
+  c.put("m", "n", LookupResult::not_found(), t0);
+  CHECK_FALSE(c.get("m", "f", t0 + 2s));
+  CHECK_FALSE(c.get("m", "n", t0 + 2s));
+  CHECK(c.size() == 1);
+  REQUIRE(c.get_stale("m", "f"));
+  CHECK(c.get_stale("m", "f")->value == "v");
+}
+
+TEST_CASE("cache: a stale not-found answer is never served", "[result_cache]") {
+  // During an outage, a NOTFOUND cached before a user was created would bounce their mail.
+  ResultCache c(settings(100, 1s, 1s, true));
+  c.put("m", "new-user@x", LookupResult::not_found(), t0);
+  CHECK_FALSE(c.get_stale("m", "new-user@x"));
+  // Not even while it is still fresh: get_stale is only asked when the database failed.
+  CHECK(c.get("m", "new-user@x", t0));
+  CHECK_FALSE(c.get_stale("m", "new-user@x"));
+}
+
+TEST_CASE("cache: bytes count each key once, plus value and a fixed overhead", "[result_cache]") {
+  ResultCache c(settings());
+  std::string key(1000, 'k');
+  std::string value(2000, 'v');
+  c.put("aliases", key, LookupResult::found(value), t0);
+  size_t one = ResultCache::entry_bytes("aliases", key, value);
+  CHECK(one == 7 + 1 + 1000 + 2000 + ResultCache::kEntryOverhead);
+  CHECK(c.bytes() == one);
+  // Replacing the answer re-counts the value; the key is still counted once.
+  c.put("aliases", key, LookupResult::found("short"), t0);
+  CHECK(c.bytes() == ResultCache::entry_bytes("aliases", key, "short"));
+  c.put("aliases", "b", LookupResult::not_found(), t0);
+  CHECK(c.bytes() == ResultCache::entry_bytes("aliases", key, "short") + ResultCache::entry_bytes("aliases", "b", ""));
+  c.clear();
+  CHECK(c.bytes() == 0);
+}
+
+TEST_CASE("cache: the byte budget evicts least recently used entries", "[result_cache]") {
+  std::string value(1000, 'v');
+  size_t each = ResultCache::entry_bytes("m", "a", value);
+  ResultCache::Settings s = settings(100);
+  s.max_bytes = 3 * each;  // room for exactly three
+  ResultCache c(s);
+  c.put("m", "a", LookupResult::found(value), t0);
+  c.put("m", "b", LookupResult::found(value), t0);
+  c.put("m", "c", LookupResult::found(value), t0);
+  CHECK(c.size() == 3);
+  CHECK(c.get("m", "a", t0));  // "b" is now the oldest
+  c.put("m", "d", LookupResult::found(value), t0);
+  CHECK(c.size() == 3);
+  CHECK(c.bytes() <= s.max_bytes);
+  CHECK_FALSE(c.get("m", "b", t0));
+  CHECK(c.get("m", "a", t0));
+  CHECK(c.get("m", "c", t0));
+  CHECK(c.get("m", "d", t0));
+  // A bigger answer for an existing key can push out others too.
+  c.put("m", "a", LookupResult::found(std::string(2000, 'w')), t0);
+  CHECK(c.bytes() <= s.max_bytes);
+  CHECK(c.get("m", "a", t0));
+  CHECK(c.size() == 2);
+  CHECK_FALSE(c.get("m", "c", t0));
+  // An answer bigger than the whole budget is not stored and evicts nothing.
+  c.put("m", "huge", LookupResult::found(std::string(4 * each, 'h')), t0);
+  CHECK_FALSE(c.get("m", "huge", t0));
+  CHECK(c.size() == 2);
+}
+
+TEST_CASE("cache: oversized keys and values are not stored", "[result_cache]") {
+  ResultCache c(settings(100, 60s, 60s, true));
+  std::string long_key(ResultCache::kMaxKeyBytes + 1, 'k');
+  c.put("m", long_key, LookupResult::found("v"), t0);
+  c.put("m", long_key, LookupResult::not_found(), t0);
+  CHECK(c.size() == 0);
+  CHECK_FALSE(c.get("m", long_key, t0));
+  std::string max_key(ResultCache::kMaxKeyBytes, 'k');
+  c.put("m", max_key, LookupResult::found("v"), t0);
+  CHECK(c.get("m", max_key, t0));
+
+  std::string big(ResultCache::kMaxValueBytes + 1, 'v');
+  c.put("m", "k", LookupResult::found(big), t0);
+  CHECK_FALSE(c.get("m", "k", t0));
+  std::string max_value(ResultCache::kMaxValueBytes, 'v');
+  c.put("m", "k", LookupResult::found(max_value), t0);
+  REQUIRE(c.get("m", "k", t0));
+  CHECK(c.get("m", "k", t0)->value.size() == ResultCache::kMaxValueBytes);
+  // The key's answer became too big to store: the older one must not linger for serve_stale.
+  c.put("m", "k", LookupResult::found(big), t0 + 1s);
+  CHECK_FALSE(c.get("m", "k", t0 + 1s));
+  CHECK_FALSE(c.get_stale("m", "k"));
+  CHECK(c.size() == 1);
+}
+
+TEST_CASE("cache: many distinct long keys stay within the byte budget", "[result_cache]") {
+  // The review's case, scaled down: distinct long keys must not grow memory without bound.
+  ResultCache::Settings s = settings(1000000, 60s, 60s);
+  s.max_bytes = 256 * 1024;
+  ResultCache c(s);
+  for (int i = 0; i < 2000; ++i) {
+    std::string key = std::to_string(i) + std::string(1000, 'k');
+    c.put("m", key, LookupResult::not_found(), t0);
+    REQUIRE(c.bytes() <= s.max_bytes);
+  }
+  CHECK(c.size() == s.max_bytes / ResultCache::entry_bytes("m", std::string(1004, 'k'), ""));
 }
