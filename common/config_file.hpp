@@ -20,7 +20,7 @@ namespace postern {
 
 // postfix: the rules above. dovecot: Dovecot's .conf.ext files (dovecot-sql.conf.ext):
 // `key = value`, `#` comment lines, a trailing backslash continues a line, values may be
-// double-quoted; see config_file.cpp for the exact rules.
+// double-quoted; see config_file_dovecot.cpp for the exact rules.
 enum class ConfigDialect { postfix, dovecot };
 
 class ConfigFile {

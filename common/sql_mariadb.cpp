@@ -1,9 +1,10 @@
 // sql_mariadb.cpp - the MariaDB Connector/C sql::Connection (see sql.hpp): one live
 // connection at a time, failover over the endpoint's hosts (unix sockets first, random
-// order within each group), and a process-wide record of which hosts are down, so that a
-// dead host costs one connect timeout per retry interval, not one per worker.
+// order within each group), skipping hosts the process-wide record (sql_host_health.hpp)
+// says are down.
 #include "common/log.hpp"
 #include "common/sql_backends.hpp"
+#include "common/sql_host_health.hpp"
 #include "common/strings.hpp"
 
 #include <errmsg.h>
@@ -13,13 +14,12 @@
 
 #include <algorithm>
 #include <climits>
-#include <map>
 #include <mutex>
 
 namespace postern::sql {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using Clock = HostHealth::Clock;
 
 struct MysqlCloser {
   void operator()(MYSQL* m) const { mysql_close(m); }
@@ -71,39 +71,6 @@ bool connection_broken(unsigned code) {
   }
 }
 
-// One host's health, shared by every Connection in the process that reaches the host
-// with the same user, database and password (a refused login or a missing database says
-// nothing about other credentials). Guarded by health_mutex().
-struct HostHealth {
-  bool down = false;
-  bool announced = false;  // the first connection was logged
-  Clock::time_point retry_at{};
-  std::string last_error;
-};
-
-std::mutex& health_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-// Entries live as long as some Connection uses them; a reload that drops a host lets its
-// entry go.
-std::shared_ptr<HostHealth> shared_health(const std::string& key) {
-  static std::map<std::string, std::weak_ptr<HostHealth>> registry;
-  std::lock_guard lock(health_mutex());
-  for (auto it = registry.begin(); it != registry.end();) {
-    if (it->second.expired()) it = registry.erase(it);
-    else ++it;
-  }
-  std::weak_ptr<HostHealth>& slot = registry[key];
-  std::shared_ptr<HostHealth> health = slot.lock();
-  if (!health) {
-    health = std::make_shared<HostHealth>();
-    slot = health;
-  }
-  return health;
-}
-
 struct HostState {
   std::string label;  // "127.0.0.1:3306"
   HostSpec spec;
@@ -132,7 +99,7 @@ class MariaDbConnection final : public Connection {
     for (size_t i : connect_order(specs, rng)) {
       HostState h;
       h.label = host_label(specs[i]);
-      h.health = shared_health(health_key(h.label));
+      h.health = HostHealth::shared(health_key(h.label));
       h.spec = std::move(specs[i]);
       hosts_.push_back(std::move(h));
     }
@@ -242,29 +209,14 @@ class MariaDbConnection final : public Connection {
   // Connection to ask probes it, and the others keep skipping it while that probe may
   // still be waiting for its timeouts. Otherwise *retry_at tells when to ask again.
   bool claim(HostState& h, Clock::time_point now, Clock::time_point* retry_at) const {
-    std::lock_guard lock(health_mutex());
-    HostHealth& s = *h.health;
-    if (!s.down) return true;
-    if (now < s.retry_at) {
-      *retry_at = s.retry_at;
-      return false;
-    }
-    s.retry_at = now + std::chrono::seconds(timeout_seconds(ep_.connect_timeout) + timeout_seconds(ep_.read_timeout));
-    return true;
+    return h.health->claim(
+        now, std::chrono::seconds(timeout_seconds(ep_.connect_timeout) + timeout_seconds(ep_.read_timeout)), retry_at);
   }
 
   // what: "connect failed" or "connection lost". Logged once per change of state in the
   // whole process, whichever Connection sees it.
   void mark_down(HostState& h, std::string_view what, const std::string& error) {
-    bool was_down;
-    {
-      std::lock_guard lock(health_mutex());
-      HostHealth& s = *h.health;
-      was_down = s.down;
-      s.down = true;
-      s.retry_at = Clock::now() + ep_.retry_interval;
-      s.last_error = error;
-    }
+    bool was_down = h.health->mark_down(ep_.retry_interval, error);
     if (!was_down) {
       log_warning("mysql({}): {} to database {}: {} - waiting for {} ms before retry", h.label, what, ep_.dbname,
                   error, ep_.retry_interval.count());
@@ -274,26 +226,13 @@ class MariaDbConnection final : public Connection {
   }
 
   void mark_up(HostState& h) {
-    bool was_down;
-    bool first;
-    {
-      std::lock_guard lock(health_mutex());
-      HostHealth& s = *h.health;
-      was_down = s.down;
-      first = !s.announced;
-      s.down = false;
-      s.announced = true;
-      s.last_error.clear();
-    }
+    auto [was_down, first] = h.health->mark_up();
     if (was_down) log_info("mysql({}): back up: connected to database {}", h.label, ep_.dbname);
     else if (first) log_info("mysql({}): Connected to database {}", h.label, ep_.dbname);
     else log_debug("mysql({}): Connected to database {}", h.label, ep_.dbname);
   }
 
-  std::string last_error(const HostState& h) const {
-    std::lock_guard lock(health_mutex());
-    return h.health->last_error;
-  }
+  std::string last_error(const HostState& h) const { return h.health->last_error(); }
 
   Status ensure_connected() {
     if (mysql_) return Status::Ok();
