@@ -1,4 +1,5 @@
 """peers.py - fixtures that run real peers (MariaDB, SQLite files, postmap, lookupd) for tests.
+The authd tests' peers (Postfix smtpd, Dovecot auth, authd, swaks) are in sasl_peers.py.
 
 Installs nothing: a missing program is an error that names the package. Everything lives
 in a Workspace, a `mktemp -d /tmp/postern-it.XXXXXX` directory made o+x so that peers
@@ -32,6 +33,8 @@ _SEARCH_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
 # Daemons and workspaces still alive, for the signal handler installed by main().
 _live_procs = set()
 _live_dirs = set()
+# Peers that a SIGTERM to their PID does not stop (Postfix's master): name -> stop callable.
+_live_stoppers = {}
 
 
 # ---------------------------------------------------------------- small helpers
@@ -453,6 +456,11 @@ class Lookupd:
 # ---------------------------------------------------------------- entry point
 
 def _emergency_stop(signum, _frame):
+    for stop in list(_live_stoppers.values()):
+        try:
+            stop()
+        except Exception:  # noqa: BLE001 - best effort on the way out
+            pass
     for proc in list(_live_procs):
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
