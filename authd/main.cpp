@@ -32,34 +32,37 @@ int run_daemon(std::shared_ptr<const AuthdConfig> config) {
   int exit_code = 0;
   {
     AuthServer server(&loop, config);
+    std::string path = config->path;
+    // Installed before the sockets exist: a client that sees the socket may signal at once.
+    std::unique_ptr<SignalHandlers> signals;
+    signals = std::make_unique<SignalHandlers>(
+        &loop,
+        [&] {
+          server.stop(kStopGraceMs, [&] {
+            signals->close();
+            log_info("stopped");
+          });
+        },
+        [&] {
+          auto fresh = load_authd_config(path);
+          if (!fresh) {
+            log_error("reload failed, keeping the current config: {}", fresh.error().message);
+            return;
+          }
+          log_set_level((*fresh)->log_level);
+          server.reload(*fresh);
+        });
     Status bound = server.listen();
     if (!bound) {
       log_error("{}", bound.error().message);
       exit_code = 1;
+      signals->close();
     } else if (Status dropped = drop_privileges(config->user, config->group); !dropped) {
       log_error("{}", dropped.error().message);
       exit_code = 1;
+      signals->close();
     } else {
       server.start_workers();
-      std::string path = config->path;
-      std::unique_ptr<SignalHandlers> signals;
-      signals = std::make_unique<SignalHandlers>(
-          &loop,
-          [&] {
-            server.stop(kStopGraceMs, [&] {
-              signals->close();
-              log_info("stopped");
-            });
-          },
-          [&] {
-            auto fresh = load_authd_config(path);
-            if (!fresh) {
-              log_error("reload failed, keeping the current config: {}", fresh.error().message);
-              return;
-            }
-            log_set_level((*fresh)->log_level);
-            server.reload(*fresh);
-          });
       log_info("ready: passdb {}, mechanisms {}", config->passdb->describe(), fmt::join(config->mechanisms, " "));
       uv_run(&loop, UV_RUN_DEFAULT);
     }

@@ -116,8 +116,14 @@ class SqliteLookupd(lc.AnswerCases, lc.CacheCases, rc.BadInputCases, rc.AdminCas
         nobody = pwd.getpwnam("nobody")
         lk = self.start_lookupd("unprivileged", maps={"domains": ([self.T["domains"]], None, True)},
                                 user="nobody", socket_user="nobody")
-        with open(f"/proc/{lk.proc.pid}/status") as f:
-            ids = {line.split(":")[0]: line.split()[1:] for line in f if line.startswith(("Uid", "Gid"))}
+        def ids():
+            with open(f"/proc/{lk.proc.pid}/status") as f:
+                return {line.split(":")[0]: line.split()[1:] for line in f if line.startswith(("Uid", "Gid"))}
+        # The sockets accept before the switch, so wait for it (bounded).
+        deadline = time.monotonic() + 5
+        while ids()["Uid"] != [str(nobody.pw_uid)] * 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        ids = ids()
         self.assertEqual(ids["Uid"], [str(nobody.pw_uid)] * 4, lk.log_tail())
         self.assertEqual(ids["Gid"], [str(nobody.pw_gid)] * 4, lk.log_tail())
         self.assertEqual(os.stat(lk.socket).st_uid, nobody.pw_uid)
