@@ -8,6 +8,9 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -276,4 +279,86 @@ TEST_CASE("session: FAIL waits the failure delay; CONT after a timeout is answer
     h.send("CONT\t3\t" + plain("alice@example.com", "secret") + "\n");
     REQUIRE(h.wait_for("FAIL\t3\treason=Authentication request timed out\n"));
   }
+}
+
+namespace {
+
+std::string hmac(const EVP_MD* md, std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(md, key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+       out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+std::string sha256(std::string_view data) {
+  unsigned char out[32];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out);
+  return std::string(reinterpret_cast<char*>(out), sizeof out);
+}
+
+// The value after "CONT\t<id>\t" in the last CONT line for id.
+std::string last_challenge(const std::string& received, uint32_t id) {
+  std::string tag = "CONT\t" + std::to_string(id) + "\t";
+  size_t at = received.rfind(tag);
+  REQUIRE(at != std::string::npos);
+  size_t end = received.find('\n', at);
+  auto decoded = base64_decode(received.substr(at + tag.size(), end - at - tag.size()));
+  REQUIRE(decoded);
+  return *decoded;
+}
+
+}  // namespace
+
+TEST_CASE("session: CRAM-MD5 fetches credentials and checks the digest", "[session]") {
+  Harness h([](AuthdConfig& c) { c.mechanisms = {"CRAM-MD5"}; });
+  h.handshake();
+  h.send("AUTH\t1\tCRAM-MD5\tservice=smtp\n");
+  REQUIRE(h.wait_for("CONT\t1\t"));
+  std::string challenge = last_challenge(h.received, 1);
+  CHECK(std::regex_match(challenge, std::regex("<[0-9]+\\.[0-9]+@test\\.example>")));
+  h.send("CONT\t1\t" + base64_encode("alice@example.com " + hex_encode(hmac(EVP_md5(), "secret", challenge))) + "\n");
+  REQUIRE(h.wait_for("OK\t1\tuser=alice@example.com\n"));
+
+  h.send("AUTH\t2\tCRAM-MD5\tservice=smtp\n");
+  REQUIRE(h.wait_for("CONT\t2\t"));
+  challenge = last_challenge(h.received, 2);
+  h.send("CONT\t2\t" + base64_encode("alice@example.com " + hex_encode(hmac(EVP_md5(), "wrong", challenge))) + "\n");
+  REQUIRE(h.wait_for("FAIL\t2\t"));
+}
+
+TEST_CASE("session: SCRAM-SHA-256 runs to the end, server signature sent as CONT", "[session]") {
+  Harness h([](AuthdConfig& c) { c.mechanisms = {"SCRAM-SHA-256"}; });
+  h.handshake();
+  const std::string cnonce = "rOprNGfwEbeRWgbNEkqO";
+  const std::string client_first_bare = "n=alice@example.com,r=" + cnonce;
+  h.send("AUTH\t1\tSCRAM-SHA-256\tservice=smtp\tresp=" + base64_encode("n,," + client_first_bare) + "\n");
+  REQUIRE(h.wait_for("CONT\t1\t"));
+  std::string server_first = last_challenge(h.received, 1);
+  std::smatch m;
+  REQUIRE(std::regex_match(server_first, m, std::regex("r=([^,]+),s=([^,]+),i=([0-9]+)")));
+  std::string nonce = m[1], salt_b64 = m[2];
+  int iterations = std::stoi(m[3]);
+  CHECK(nonce.rfind(cnonce, 0) == 0);
+  auto salt = base64_decode(salt_b64);
+  REQUIRE(salt);
+
+  std::string salted(32, '\0');
+  PKCS5_PBKDF2_HMAC("secret", 6, reinterpret_cast<const unsigned char*>(salt->data()), static_cast<int>(salt->size()),
+                    iterations, EVP_sha256(), 32, reinterpret_cast<unsigned char*>(salted.data()));
+  std::string client_key = hmac(EVP_sha256(), salted, "Client Key");
+  std::string stored_key = sha256(client_key);
+  std::string without_proof = "c=biws,r=" + nonce;
+  std::string auth_message = client_first_bare + "," + server_first + "," + without_proof;
+  std::string signature = hmac(EVP_sha256(), stored_key, auth_message);
+  std::string proof(client_key.size(), '\0');
+  for (size_t i = 0; i < proof.size(); ++i) proof[i] = static_cast<char>(client_key[i] ^ signature[i]);
+  h.send("CONT\t1\t" + base64_encode(without_proof + ",p=" + base64_encode(proof)) + "\n");
+
+  std::string server_key = hmac(EVP_sha256(), salted, "Server Key");
+  std::string expected_final = "v=" + base64_encode(hmac(EVP_sha256(), server_key, auth_message));
+  REQUIRE(h.pump_until([&] { return h.received.find("CONT\t1\t" + base64_encode(expected_final) + "\n") != std::string::npos; }));
+  CHECK(h.received.find("OK\t1\t") == std::string::npos);  // not before the client's empty answer
+  h.send("CONT\t1\t\n");
+  REQUIRE(h.wait_for("OK\t1\tuser=alice@example.com\n"));
 }
