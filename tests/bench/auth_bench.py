@@ -178,6 +178,16 @@ def main():
     if ceiling:
         lines.append(f"| crypt_r ceiling ({ceiling['threads']:.0f} threads) | - | - | - | "
                      f"{ceiling['verifications_per_s']:,.0f} | - | - | - | 100% |")
+    # authd against Dovecot, point by point: throughput and p99 latency.
+    by_point = {(server, cache, pw, n): r for server, cache, pw, n, r in rows}
+    lines += ["", "| password | cache | connections | authd / Dovecot auths/s | Dovecot p99 / authd p99 |",
+              "|---|---|---:|---:|---:|"]
+    for (server, cache, pw, n), r in by_point.items():
+        ref = by_point.get(("dovecot", cache, pw, n))
+        if server != "authd" or not ref or ref["auths_per_s"] <= 0 or r["p99_ms"] <= 0:
+            continue
+        lines.append(f"| {pw} | {cache} | {n} | {r['auths_per_s'] / ref['auths_per_s']:,.2f}x "
+                     f"| {ref['p99_ms'] / r['p99_ms']:,.2f}x |")
     table_md = "\n".join(lines)
     print("\n" + table_md)
 
