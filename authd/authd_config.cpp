@@ -35,22 +35,6 @@ Error config_error(const ConfigFile& file, std::string_view key, std::string_vie
   return Error{fmt::format("{} line {}: {}: {}", file.origin(), file.line_of(key), key, what)};
 }
 
-// Dovecot sizes: "10M", "512k", "0".
-std::optional<size_t> parse_size(std::string_view text) {
-  std::string t = to_lower_ascii(trim(text));
-  if (t.empty()) return std::nullopt;
-  size_t multiplier = 1;
-  char unit = t.back();
-  if (unit == 'k' || unit == 'm' || unit == 'g') {
-    multiplier = unit == 'k' ? 1024 : unit == 'm' ? 1024 * 1024 : 1024 * 1024 * 1024;
-    t.pop_back();
-  } else if (unit == 'b') {
-    t.pop_back();
-  }
-  if (t.empty() || t.find_first_not_of("0123456789") != std::string::npos || t.size() > 12) return std::nullopt;
-  return static_cast<size_t>(std::stoull(t)) * multiplier;
-}
-
 Result<std::shared_ptr<Passdb>> open_passdb(const ConfigFile& file, const SqlTimeouts& timeouts) {
   std::string text(trim(file.get("passdb")));
   if (text.empty()) return config_error(file, "passdb", "missing (sql FILE, or passwd-file ARGS)");
@@ -143,9 +127,9 @@ Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& 
   if (!parse_log_level(file.get("log_level", "info"), &config->log_level))
     return config_error(file, "log_level", "must be debug, info, warning or error");
 
-  auto cache_bytes = parse_size(file.get("auth_cache_size", "0"));
-  if (!cache_bytes) return config_error(file, "auth_cache_size", "must be a size such as 0, 512k or 10M");
-  config->cache_entries = *cache_bytes / kCacheEntryBytes;
+  auto cache_bytes = file.get_size("auth_cache_size", 0);
+  if (!cache_bytes) return cache_bytes.error();
+  config->cache_entries = static_cast<size_t>(*cache_bytes / kCacheEntryBytes);
 
   config->username_format = std::string(trim(file.get("auth_username_format", "%Lu")));
   if (Status s = check_dovecot_template(config->username_format); !s)

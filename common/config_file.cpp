@@ -242,6 +242,28 @@ Result<unsigned> ConfigFile::get_mode(std::string_view key, unsigned fallback) c
   return mode;
 }
 
+Result<uint64_t> ConfigFile::get_size(std::string_view key, uint64_t fallback) const {
+  const std::string* v = find(key);
+  if (!v) return fallback;
+  std::string text = to_lower_ascii(trim(*v));
+  uint64_t multiplier = 1;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 't': multiplier <<= 10; [[fallthrough]];
+      case 'g': multiplier <<= 10; [[fallthrough]];
+      case 'm': multiplier <<= 10; [[fallthrough]];
+      case 'k': multiplier <<= 10; [[fallthrough]];
+      case 'b': text.pop_back(); break;
+      default: break;
+    }
+  }
+  bool ok = !text.empty() && text.size() <= 15 && text.find_first_not_of("0123456789") == std::string::npos;
+  if (!ok)
+    return Error{fmt::format("{} line {}: {}: expected a size such as 0, 512k, 10M or 1G, got \"{}\"", origin_,
+                             line_of(key), key, *v)};
+  return std::stoull(text) * multiplier;
+}
+
 std::vector<std::string> ConfigFile::keys() const { return order_; }
 
 int ConfigFile::line_of(std::string_view key) const {

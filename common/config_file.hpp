@@ -11,6 +11,7 @@
 #include "common/result.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -43,6 +44,9 @@ class ConfigFile {
   Result<std::chrono::milliseconds> get_duration(std::string_view key, std::chrono::milliseconds fallback) const;
   // Octal file mode such as 0660.
   Result<unsigned> get_mode(std::string_view key, unsigned fallback) const;
+  // A byte size as Dovecot writes them: a number with an optional unit b, k, M, G, T
+  // (powers of 1024, case-insensitive), e.g. 10M, 512k, 0.
+  Result<uint64_t> get_size(std::string_view key, uint64_t fallback) const;
   // All keys in file order (first occurrence).
   std::vector<std::string> keys() const;
   // Line number of key's last definition, 0 if absent.

@@ -209,3 +209,18 @@ TEST_CASE("load reads a file and names it in errors", "[config]") {
   REQUIRE_FALSE(dir.ok());
   CHECK(dir.error().message == "/tmp: is a directory");
 }
+
+TEST_CASE("get_size reads Dovecot sizes", "[config]") {
+  auto cf = postern::ConfigFile::parse("a = 10M\nb = 512k\nc = 0\nd = 1G\ne = 7\nf = 3b\ng = ten\nh = 5x\n", "t.conf");
+  REQUIRE(cf);
+  CHECK(cf->get_size("a", 1).value() == 10u * 1024 * 1024);
+  CHECK(cf->get_size("b", 1).value() == 512u * 1024);
+  CHECK(cf->get_size("c", 1).value() == 0u);
+  CHECK(cf->get_size("d", 1).value() == 1024ull * 1024 * 1024);
+  CHECK(cf->get_size("e", 1).value() == 7u);
+  CHECK(cf->get_size("f", 1).value() == 3u);
+  CHECK(cf->get_size("missing", 42).value() == 42u);
+  CHECK_FALSE(cf->get_size("g", 1).ok());
+  CHECK_FALSE(cf->get_size("h", 1).ok());
+  CHECK(cf->get_size("g", 1).error().message.find("t.conf line 7") != std::string::npos);
+}
