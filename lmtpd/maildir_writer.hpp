@@ -55,6 +55,10 @@ std::vector<DeliveryOutcome> deliver_to_maildirs(const std::vector<MaildirTarget
 // from the maildir when it is missing). true when there is no quota. For RCPT-time checks.
 bool maildir_quota_allows(const MaildirTarget& target, uint64_t size);
 
+// True if path is absolute and has no "." or ".." component (and no NUL). Deliveries to
+// other paths fail with "unsafe path".
+bool maildir_path_is_safe(const std::string& path);
+
 // True if the Maildir++ folder exists under maildir (for lmtp_save_to_detail_mailbox).
 bool maildir_folder_exists(const std::string& maildir, const std::string& folder);
 
