@@ -12,10 +12,15 @@ namespace postern::lmtpd {
 struct LmtpCommand {
   enum class Verb { lhlo, mail, rcpt, data, rset, noop, quit, vrfy, helo, ehlo, bdat, unknown };
   Verb verb = Verb::unknown;
-  std::string argument;  // LHLO/HELO/EHLO name, VRFY text
-  std::string address;   // MAIL/RCPT path without <>; "" for the null sender <>
+  std::string argument;  // LHLO/HELO/EHLO name, VRFY text, NOOP text, BDAT chunk size
+  // MAIL/RCPT path without <> and without any source route; "" for the null sender <>.
+  // Canonical form: the local part is unquoted unless it needs quotes ("a b"@x); the
+  // domain follows the last '@' and keeps its case. RCPT allows only <Postmaster>
+  // without a domain.
+  std::string address;
   // ESMTP parameters as sent (keyword upper-cased, value as is), e.g. {"SIZE","2048"},
-  // {"BODY","8BITMIME"}, {"SMTPUTF8",""}, {"ORCPT","rfc822;a@b"}.
+  // {"BODY","8BITMIME"}, {"SMTPUTF8",""}, {"ORCPT","rfc822;a@b"}. BDAT ... LAST gives
+  // {"LAST",""}. Whether a parameter is acceptable is the session's decision.
   std::vector<std::pair<std::string, std::string>> params;
 };
 
