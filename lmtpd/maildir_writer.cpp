@@ -2,6 +2,8 @@
 // writing each message once per (filesystem, owner) group and hard-linking it to the rest.
 #include "lmtpd/maildir_writer.hpp"
 
+#include "lmtpd/maildir_tmp_cleaner.hpp"
+
 #include "lmtpd/maildir_name.hpp"
 #include "lmtpd/maildir_quota.hpp"
 
@@ -154,6 +156,7 @@ DeliveryOutcome prepare(const MaildirTarget& t, const MaildirOptions& opt, Box& 
   // O_NOFOLLOW: a tmp/ or new/ replaced by a symlink must not redirect the delivery.
   box.tmp = Fd(open((mailbox + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (box.tmp.get() < 0) return failure(errno, "open " + mailbox + "/tmp");
+  clean_stale_tmp(box.tmp.get(), mailbox);
   box.fresh = Fd(open((mailbox + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (box.fresh.get() < 0) return failure(errno, "open " + mailbox + "/new");
   DeliveryOutcome ok;
