@@ -1,0 +1,128 @@
+// fsync_ceiling.cpp - the "ceiling" row of tests/bench/lmtp_bench.py: how many durable
+// Maildir deliveries per second this disk takes, with no protocol, parsing or lookup
+// around them. Each delivery is what a careful LMTP server does per message: create
+// tmp/<unique> (O_CREAT|O_EXCL), write SIZE bytes, fsync, close, rename into new/, fsync
+// new/. All threads deliver into the same maildir (one user), as a load to one mailbox
+// does. A delivery agent that fsyncs like this cannot beat it. A benchmark tool, not
+// part of postern.
+//
+//   bench_fsync_ceiling -d DIR [-j THREADS] [-n COUNT] [-t SECONDS] [-s SIZE]
+//
+// Stops after COUNT deliveries in all (default 2000) or SECONDS (default 10), whichever
+// comes first. DIR must exist; DIR/tmp and DIR/new are created and the delivered files
+// removed at the end. Prints one line: deliveries, threads, seconds, deliveries_per_s.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+bool deliver(const std::string& dir, int new_fd, const std::string& name, const std::string& body) {
+  std::string tmp = dir + "/tmp/" + name;
+  std::string dst = dir + "/new/" + name + ",S=" + std::to_string(body.size());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  size_t done = 0;
+  while (done < body.size()) {
+    ssize_t n = ::write(fd, body.data() + done, body.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::close(fd);
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  bool ok = ::fsync(fd) == 0;
+  ok = ::close(fd) == 0 && ok;
+  ok = ok && ::rename(tmp.c_str(), dst.c_str()) == 0;
+  return ok && ::fsync(new_fd) == 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir;
+  unsigned threads = 1;
+  long count = 2000;
+  double seconds = 10;
+  size_t size = 4096;
+  int ch;
+  while ((ch = getopt(argc, argv, "d:j:n:t:s:")) != -1) {
+    switch (ch) {
+      case 'd': dir = optarg; break;
+      case 'j': threads = static_cast<unsigned>(std::strtoul(optarg, nullptr, 10)); break;
+      case 'n': count = std::strtol(optarg, nullptr, 10); break;
+      case 't': seconds = std::strtod(optarg, nullptr); break;
+      case 's': size = static_cast<size_t>(std::strtoul(optarg, nullptr, 10)); break;
+      default: dir.clear(); optind = argc; break;
+    }
+  }
+  if (dir.empty() || threads == 0 || count <= 0) {
+    std::fprintf(stderr, "usage: bench_fsync_ceiling -d DIR [-j THREADS] [-n COUNT] [-t SECONDS] [-s SIZE]\n");
+    return 2;
+  }
+  for (const char* sub : {"/tmp", "/new"}) {
+    if (::mkdir((dir + sub).c_str(), 0700) != 0 && errno != EEXIST) {
+      std::fprintf(stderr, "bench_fsync_ceiling: mkdir %s%s: %s\n", dir.c_str(), sub, std::strerror(errno));
+      return 1;
+    }
+  }
+  int new_fd = ::open((dir + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (new_fd < 0) {
+    std::fprintf(stderr, "bench_fsync_ceiling: open %s/new: %s\n", dir.c_str(), std::strerror(errno));
+    return 1;
+  }
+  std::string body(size, 'x');
+  for (size_t i = 76; i < body.size(); i += 77) body[i] = '\n';
+  std::atomic<long> next{0};
+  std::atomic<bool> failed{false};
+  std::vector<std::thread> pool;
+  auto start = Clock::now();
+  auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  for (unsigned t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      for (;;) {
+        long i = next.fetch_add(1);
+        if (i >= count || Clock::now() >= deadline || failed) {
+          next.fetch_sub(1);
+          break;
+        }
+        std::string name = std::to_string(::getpid()) + "." + std::to_string(t) + "." + std::to_string(i);
+        if (!deliver(dir, new_fd, name, body)) {
+          std::fprintf(stderr, "bench_fsync_ceiling: delivery %ld: %s\n", i, std::strerror(errno));
+          failed = true;
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  ::close(new_fd);
+  long done = next.load();
+  // Remove what was delivered, so repeated runs start from an empty maildir.
+  for (const char* sub : {"/new", "/tmp"}) {
+    std::string d = dir + sub;
+    if (auto* dp = ::opendir(d.c_str())) {
+      while (auto* e = ::readdir(dp))
+        if (e->d_name[0] != '.') ::unlink((d + "/" + e->d_name).c_str());
+      ::closedir(dp);
+    }
+  }
+  if (failed) return 1;
+  std::printf("deliveries=%ld threads=%u seconds=%.3f deliveries_per_s=%.1f\n", done, threads, elapsed,
+              static_cast<double>(done) / elapsed);
+  return 0;
+}
