@@ -5,14 +5,13 @@
 #include "authd/authd_config.hpp"
 #include "authd/penalty.hpp"
 #include "common/net.hpp"
-#include "common/timer.hpp"
+#include "common/session_set.hpp"
 #include "common/worker_pool.hpp"
 
 #include <uv.h>
 
 #include <functional>
 #include <memory>
-#include <set>
 #include <vector>
 
 namespace postern::authd {
@@ -33,17 +32,13 @@ class AuthServer {
 
  private:
   void accept(std::shared_ptr<Connection> connection);
-  void maybe_finish_stop();
 
   uv_loop_t* loop_;
   Penalty penalty_;
   AuthContext context_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<WorkerPool> pool_;
-  std::set<std::shared_ptr<AuthSession>> sessions_;
-  bool stopping_ = false;
-  std::function<void()> on_stopped_;
-  std::unique_ptr<Timer> grace_timer_;
+  SessionSet<AuthSession> sessions_;
 };
 
 }  // namespace postern::authd

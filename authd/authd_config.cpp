@@ -3,14 +3,12 @@
 
 #include "authd/sasl_mechanism.hpp"
 #include "common/config_file.hpp"
+#include "common/daemon_config.hpp"
 #include "common/dovecot_template.hpp"
 #include "common/strings.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <climits>
-#include <optional>
 #include <set>
 
 namespace postern::authd {
@@ -25,19 +23,14 @@ constexpr const char* kDefaultUsernameChars =
 constexpr size_t kCacheEntryBytes = 256;
 
 const std::set<std::string, std::less<>> kKeys = {
-    "auth_listen", "socket_mode", "socket_user", "socket_group", "passdb", "auth_mechanisms",
+    "auth_listen", "passdb", "auth_mechanisms",
     "disable_plaintext_auth", "auth_username_format", "auth_username_chars", "auth_failure_delay",
     "auth_penalty", "auth_penalty_max", "auth_request_timeout", "auth_cache_size", "auth_cache_ttl",
-    "auth_workers", "sql_connect_timeout", "sql_read_timeout", "sql_retry_interval", "hostname", "user",
-    "group", "log_level", "syslog"};
-
-Error config_error(const ConfigFile& file, std::string_view key, std::string_view what) {
-  return Error{fmt::format("{} line {}: {}: {}", file.origin(), file.line_of(key), key, what)};
-}
+    "auth_workers", "sql_connect_timeout", "sql_read_timeout", "sql_retry_interval", "hostname"};
 
 Result<std::shared_ptr<Passdb>> open_passdb(const ConfigFile& file, const SqlTimeouts& timeouts) {
   std::string text(trim(file.get("passdb")));
-  if (text.empty()) return config_error(file, "passdb", "missing (sql FILE, or passwd-file ARGS)");
+  if (text.empty()) return file.error("passdb", "missing (sql FILE, or passwd-file ARGS)");
   size_t space = text.find_first_of(" \t");
   std::string driver = text.substr(0, space);
   std::string args = space == std::string::npos ? "" : std::string(trim(text.substr(space)));
@@ -51,41 +44,25 @@ Result<std::shared_ptr<Passdb>> open_passdb(const ConfigFile& file, const SqlTim
     if (!passdb) return passdb.error();
     return std::shared_ptr<Passdb>(std::move(*passdb));
   }
-  return config_error(file, "passdb", fmt::format("unknown driver '{}' (sql or passwd-file)", driver));
-}
-
-std::string default_hostname() {
-  char name[HOST_NAME_MAX + 1] = {};
-  if (gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
-  return name;
+  return file.error("passdb", fmt::format("unknown driver '{}' (sql or passwd-file)", driver));
 }
 
 }  // namespace
-
-std::vector<std::string> AuthdConfig::listener_signature() const {
-  std::vector<std::string> out;
-  for (const ListenAddress& a : listen) out.push_back(a.str());
-  out.push_back(fmt::format("mode {:o} {} {}", socket_options.mode, socket_options.owner, socket_options.group));
-  return out;
-}
 
 Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& path) {
   auto loaded = ConfigFile::load(path);
   if (!loaded) return loaded.error();
   const ConfigFile& file = *loaded;
   for (const std::string& key : file.keys())
-    if (!kKeys.count(key)) return config_error(file, key, "unknown setting");
+    if (!kKeys.count(key) && !is_daemon_setting(key)) return file.error(key, "unknown setting");
 
   auto config = std::make_shared<AuthdConfig>();
-  config->path = path;
-  for (const std::string& item : split_list(file.get("auth_listen"))) {
-    auto address = ListenAddress::parse(item);
-    if (!address) return config_error(file, "auth_listen", address.error().message);
-    config->listen.push_back(*address);
-  }
-  if (config->listen.empty()) return config_error(file, "auth_listen", "no listeners");
+  auto listen = read_listeners(file, "auth_listen");
+  if (!listen) return listen.error();
+  config->listen = std::move(*listen);
+  if (config->listen.empty()) return file.error("auth_listen", "no listeners");
+  if (Status s = read_daemon_settings(file, 0660, config.get()); !s) return s.error();
 
-  auto mode = file.get_mode("socket_mode", 0660);
   auto plaintext = file.get_bool("disable_plaintext_auth", false);
   auto delay = file.get_duration("auth_failure_delay", milliseconds(2000));
   auto penalty = file.get_bool("auth_penalty", true);
@@ -96,36 +73,24 @@ Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& 
   auto connect_timeout = file.get_duration("sql_connect_timeout", milliseconds(2000));
   auto read_timeout = file.get_duration("sql_read_timeout", milliseconds(3000));
   auto retry_interval = file.get_duration("sql_retry_interval", milliseconds(1000));
-  auto syslog = file.get_bool("syslog", false);
-  std::optional<Error> bad;
-  auto check = [&bad](const auto& r) {
-    if (!r && !bad) bad = r.error();
-  };
-  check(mode), check(plaintext), check(delay), check(penalty), check(penalty_max), check(request_timeout);
-  check(cache_ttl), check(workers), check(connect_timeout), check(read_timeout), check(retry_interval);
-  check(syslog);
-  if (bad) return *bad;
+  if (auto bad = first_error(plaintext, delay, penalty, penalty_max, request_timeout, cache_ttl, workers,
+                             connect_timeout, read_timeout, retry_interval))
+    return *bad;
 
-  config->socket_options = UnixSocketOptions{*mode, file.get("socket_user"), file.get("socket_group")};
   config->disable_plaintext_auth = *plaintext;
   config->failure_delay = *delay;
   config->penalty = *penalty;
   config->penalty_max = *penalty_max;
   // Postfix gives up after 10 s and answers 454: a FAIL must come sooner to be a 535.
   if (config->failure_delay.count() >= 10000)
-    return config_error(file, "auth_failure_delay", "must stay under Postfix's 10 s auth timeout");
+    return file.error("auth_failure_delay", "must stay under Postfix's 10 s auth timeout");
   if (config->penalty_max.count() >= 10000)
-    return config_error(file, "auth_penalty_max", "must stay under Postfix's 10 s auth timeout");
+    return file.error("auth_penalty_max", "must stay under Postfix's 10 s auth timeout");
   config->request_timeout = *request_timeout;
   config->cache_ttl = *cache_ttl;
   config->workers = static_cast<int>(*workers);
-  config->syslog = *syslog;
-  config->user = file.get("user");
-  config->group = file.get("group");
   config->hostname = file.get("hostname");
   if (config->hostname.empty()) config->hostname = default_hostname();
-  if (!parse_log_level(file.get("log_level", "info"), &config->log_level))
-    return config_error(file, "log_level", "must be debug, info, warning or error");
 
   auto cache_bytes = file.get_size("auth_cache_size", 0);
   if (!cache_bytes) return cache_bytes.error();
@@ -133,7 +98,7 @@ Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& 
 
   config->username_format = std::string(trim(file.get("auth_username_format", "%Lu")));
   if (Status s = check_dovecot_template(config->username_format); !s)
-    return config_error(file, "auth_username_format", s.error().message);
+    return file.error("auth_username_format", s.error().message);
   config->username_chars = file.has("auth_username_chars") ? file.get("auth_username_chars") : kDefaultUsernameChars;
 
   for (const std::string& name : split_list(file.get("auth_mechanisms", "plain login"))) {
@@ -141,10 +106,10 @@ Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& 
     for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     bool known = false;
     for (const MechanismInfo& info : known_mechanisms()) known = known || info.name == upper;
-    if (!known) return config_error(file, "auth_mechanisms", fmt::format("unknown mechanism '{}'", name));
+    if (!known) return file.error("auth_mechanisms", fmt::format("unknown mechanism '{}'", name));
     config->mechanisms.push_back(upper);
   }
-  if (config->mechanisms.empty()) return config_error(file, "auth_mechanisms", "no mechanisms");
+  if (config->mechanisms.empty()) return file.error("auth_mechanisms", "no mechanisms");
 
   SqlTimeouts timeouts{*connect_timeout, *read_timeout, *retry_interval};
   auto passdb = open_passdb(file, timeouts);

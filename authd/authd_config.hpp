@@ -5,7 +5,7 @@
 #pragma once
 
 #include "authd/passdb.hpp"
-#include "common/log.hpp"
+#include "common/daemon_config.hpp"
 #include "common/net.hpp"
 #include "common/result.hpp"
 
@@ -16,10 +16,9 @@
 
 namespace postern::authd {
 
-struct AuthdConfig {
-  std::string path;
+// path, socket_options, user, group, log_level, syslog: see DaemonSettings.
+struct AuthdConfig : DaemonSettings {
   std::vector<ListenAddress> listen;
-  UnixSocketOptions socket_options;
   std::shared_ptr<Passdb> passdb;
   std::string passdb_text;              // the `passdb` line, for logs
   std::vector<std::string> mechanisms;  // upper case, in advertised order
@@ -34,12 +33,6 @@ struct AuthdConfig {
   std::chrono::milliseconds cache_ttl{3600000};
   int workers = 0;                      // 0 = one per core
   std::string hostname;
-  std::string user;
-  std::string group;
-  LogLevel log_level = LogLevel::info;
-  bool syslog = false;
-
-  std::vector<std::string> listener_signature() const;
 };
 
 Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& path);

@@ -271,4 +271,8 @@ int ConfigFile::line_of(std::string_view key) const {
   return it == entries_.end() ? 0 : it->second.line;
 }
 
+Error ConfigFile::error(std::string_view key, std::string_view what) const {
+  return Error{fmt::format("{} line {}: {}: {}", origin_, line_of(key), key, what)};
+}
+
 }  // namespace postern

@@ -51,6 +51,8 @@ class ConfigFile {
   std::vector<std::string> keys() const;
   // Line number of key's last definition, 0 if absent.
   int line_of(std::string_view key) const;
+  // "ORIGIN line N: KEY: WHAT", the form of every error about a key's value.
+  Error error(std::string_view key, std::string_view what) const;
 
  private:
   struct Entry {

@@ -5,6 +5,7 @@
 // return one of these.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -55,5 +56,14 @@ class [[nodiscard]] Status {
   Error error_;
   bool ok_ = true;
 };
+
+// The error of the first failed result, in argument order; nullopt when all are ok.
+// Lets a reader fetch many values, then report the first bad one in a fixed order.
+template <class... Results>
+std::optional<Error> first_error(const Results&... results) {
+  std::optional<Error> bad;
+  ((bad || results ? void() : void(bad = results.error())), ...);
+  return bad;
+}
 
 }  // namespace postern

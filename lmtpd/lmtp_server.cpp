@@ -18,7 +18,8 @@ ConnectionLimits lmtp_limits(const LmtpdConfig& config) {
 
 }  // namespace
 
-LmtpServer::LmtpServer(uv_loop_t* loop, std::shared_ptr<const LmtpdConfig> config) : loop_(loop) {
+LmtpServer::LmtpServer(uv_loop_t* loop, std::shared_ptr<const LmtpdConfig> config)
+    : loop_(loop), sessions_(loop) {
   context_.loop = loop;
   context_.config = std::move(config);
 }
@@ -48,21 +49,16 @@ void LmtpServer::start_workers() {
 }
 
 void LmtpServer::accept(std::shared_ptr<Connection> connection) {
-  if (stopping_ || !pool_) {
+  if (sessions_.stopping() || !pool_) {
     connection->close();
     return;
   }
-  auto session = std::make_shared<LmtpSession>(connection, context_);
-  sessions_.insert(session);
-  std::weak_ptr<LmtpSession> weak = session;
-  session->start([this, weak] {
-    if (auto s = weak.lock()) sessions_.erase(s);
-    maybe_finish_stop();
-  });
+  sessions_.add(std::make_shared<LmtpSession>(connection, context_));
 }
 
 void LmtpServer::reload(std::shared_ptr<const LmtpdConfig> config) {
-  if (config->listener_signature() != context_.config->listener_signature())
+  if (listener_signature(config->listen, config->socket_options) !=
+      listener_signature(context_.config->listen, context_.config->socket_options))
     log_warning("reload: listener settings changed; they take effect at the next restart");
   if (config->workers != context_.config->workers)
     log_warning("reload: lmtp_workers changed; it takes effect at the next restart");
@@ -75,29 +71,11 @@ void LmtpServer::reload(std::shared_ptr<const LmtpdConfig> config) {
 }
 
 void LmtpServer::stop(uint64_t grace_ms, std::function<void()> on_stopped) {
-  if (stopping_) return;
-  stopping_ = true;
-  on_stopped_ = std::move(on_stopped);
-  log_info("stopping: {} clients to finish", sessions_.size());
   listeners_.clear();
-  auto sessions = sessions_;
-  for (const auto& session : sessions) session->drain();
-  grace_timer_ = std::make_unique<Timer>(loop_);
-  grace_timer_->start(grace_ms, [this] {
-    log_warning("stopping: {} clients still busy after the grace period; closing them", sessions_.size());
-    auto remaining = sessions_;
-    for (const auto& session : remaining) session->abort();
+  sessions_.stop(grace_ms, [this, on_stopped = std::move(on_stopped)] {
+    if (pool_) pool_->stop();
+    on_stopped();
   });
-  maybe_finish_stop();
-}
-
-void LmtpServer::maybe_finish_stop() {
-  if (!stopping_ || !sessions_.empty() || !on_stopped_) return;
-  if (pool_) pool_->stop();
-  grace_timer_.reset();
-  auto done = std::move(on_stopped_);
-  on_stopped_ = nullptr;
-  done();
 }
 
 }  // namespace postern::lmtpd

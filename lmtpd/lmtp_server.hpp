@@ -2,7 +2,7 @@
 #pragma once
 
 #include "common/net.hpp"
-#include "common/timer.hpp"
+#include "common/session_set.hpp"
 #include "common/worker_pool.hpp"
 #include "lmtpd/lmtp_session.hpp"
 #include "lmtpd/lmtpd_config.hpp"
@@ -11,7 +11,6 @@
 
 #include <functional>
 #include <memory>
-#include <set>
 #include <vector>
 
 namespace postern::lmtpd {
@@ -29,16 +28,12 @@ class LmtpServer {
 
  private:
   void accept(std::shared_ptr<Connection> connection);
-  void maybe_finish_stop();
 
   uv_loop_t* loop_;
   LmtpContext context_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<WorkerPool> pool_;
-  std::set<std::shared_ptr<LmtpSession>> sessions_;
-  bool stopping_ = false;
-  std::function<void()> on_stopped_;
-  std::unique_ptr<Timer> grace_timer_;
+  SessionSet<LmtpSession> sessions_;
 };
 
 }  // namespace postern::lmtpd

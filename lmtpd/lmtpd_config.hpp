@@ -4,7 +4,7 @@
 // all or nothing.
 #pragma once
 
-#include "common/log.hpp"
+#include "common/daemon_config.hpp"
 #include "common/net.hpp"
 #include "common/result.hpp"
 #include "lmtpd/maildir_writer.hpp"
@@ -16,10 +16,9 @@
 
 namespace postern::lmtpd {
 
-struct LmtpdConfig {
-  std::string path;
+// path, socket_options, user, group, log_level, syslog: see DaemonSettings.
+struct LmtpdConfig : DaemonSettings {
   std::vector<ListenAddress> listen;
-  UnixSocketOptions socket_options;
   std::shared_ptr<Userdb> userdb;
   std::string recipient_delimiter = "+";
   bool save_to_detail_mailbox = false;
@@ -31,12 +30,6 @@ struct LmtpdConfig {
   std::string postmaster_address;
   int workers = 0;  // 0 = two per core
   uint64_t idle_timeout_ms = 300000;
-  std::string user;
-  std::string group;
-  LogLevel log_level = LogLevel::info;
-  bool syslog = false;
-
-  std::vector<std::string> listener_signature() const;
 };
 
 Result<std::shared_ptr<const LmtpdConfig>> load_lmtpd_config(const std::string& path);

@@ -2,21 +2,17 @@
 #include "lookupd/lookupd_config.hpp"
 
 #include "common/config_file.hpp"
+#include "common/daemon_config.hpp"
 #include "common/strings.hpp"
 
 #include <fmt/format.h>
 
-#include <optional>
 #include <set>
 
 namespace postern::lookupd {
 namespace {
 
 using std::chrono::milliseconds;
-
-Error config_error(const ConfigFile& file, std::string_view key, std::string_view what) {
-  return Error{fmt::format("{} line {}: {}: {}", file.origin(), file.line_of(key), key, what)};
-}
 
 // "mysql:/etc/postfix/a.cf, sqlite:/etc/postfix/b.cf" (a lone "+" also separates).
 Result<std::vector<MapSource>> load_sources(const ConfigFile& file, const std::string& key, milliseconds connect_timeout,
@@ -32,10 +28,10 @@ Result<std::vector<MapSource>> load_sources(const ConfigFile& file, const std::s
       driver = sql::Driver::sqlite;
       path = item.substr(7);
     } else if (item.find(':') != std::string::npos) {
-      return config_error(file, key, fmt::format("table type of '{}' is not supported (use mysql: or sqlite:)", item));
+      return file.error(key, fmt::format("table type of '{}' is not supported (use mysql: or sqlite:)", item));
     }
     if (path.empty() || path[0] != '/')
-      return config_error(file, key, fmt::format("'{}' is not an absolute .cf file path", item));
+      return file.error(key, fmt::format("'{}' is not an absolute .cf file path", item));
     auto source = load_map_source(path, driver);
     if (!source) return source.error();
     source->endpoint.connect_timeout = connect_timeout;
@@ -45,7 +41,7 @@ Result<std::vector<MapSource>> load_sources(const ConfigFile& file, const std::s
     if (cf && !cf->has("retry_interval")) source->endpoint.retry_interval = retry_interval;
     sources.push_back(std::move(*source));
   }
-  if (sources.empty()) return config_error(file, key, "no tables listed");
+  if (sources.empty()) return file.error(key, "no tables listed");
   return sources;
 }
 
@@ -54,14 +50,13 @@ Result<MapKind> parse_kind(const ConfigFile& file, const std::string& key) {
   if (kind == "plain") return MapKind::plain;
   if (kind == "address") return MapKind::address;
   if (kind == "alias") return MapKind::alias;
-  return config_error(file, key, "must be plain, address or alias");
+  return file.error(key, "must be plain, address or alias");
 }
 
 const std::set<std::string, std::less<>> kGlobalKeys = {
-    "socketmap_listen", "socket_mode", "socket_user", "socket_group", "recipient_delimiter",
+    "socketmap_listen", "recipient_delimiter",
     "cache_size", "cache_hit_ttl", "cache_miss_ttl", "cache_serve_stale", "sql_workers",
-    "sql_connect_timeout", "sql_read_timeout", "sql_retry_interval", "idle_timeout", "max_queue",
-    "user", "group", "log_level", "syslog"};
+    "sql_connect_timeout", "sql_read_timeout", "sql_retry_interval", "idle_timeout", "max_queue"};
 
 }  // namespace
 
@@ -77,7 +72,7 @@ std::vector<std::string> LookupdConfig::listener_signature() const {
   for (const MapConfig& m : maps)
     if (m.tcp_listen) out.push_back("tcp " + m.tcp_listen->str() + " " + m.definition.name);
   if (!socketmap_listen.empty() && socketmap_listen.front().kind == ListenAddress::Kind::unix_path)
-    out.push_back(fmt::format("mode {:o} {} {}", socket_options.mode, socket_options.owner, socket_options.group));
+    out.push_back(socket_signature(socket_options));
   return out;
 }
 
@@ -93,12 +88,11 @@ Result<std::shared_ptr<const LookupdConfig>> load_lookupd_config(const std::stri
   if (!loaded) return loaded.error();
   const ConfigFile& file = *loaded;
   auto config = std::make_shared<LookupdConfig>();
-  config->path = path;
 
   // Typos in key names would silently change behaviour, so unknown keys are errors.
   std::set<std::string> map_names;
   for (const std::string& key : file.keys()) {
-    if (kGlobalKeys.count(key)) continue;
+    if (kGlobalKeys.count(key) || is_daemon_setting(key)) continue;
     if (key.rfind("map.", 0) == 0) {
       std::string rest = key.substr(4);
       size_t dot = rest.find('.');
@@ -110,17 +104,13 @@ Result<std::shared_ptr<const LookupdConfig>> load_lookupd_config(const std::stri
         continue;
       }
     }
-    return config_error(file, key, "unknown setting");
+    return file.error(key, "unknown setting");
   }
 
-  for (const std::string& item : split_list(file.get("socketmap_listen"))) {
-    auto address = ListenAddress::parse(item);
-    if (!address) return config_error(file, "socketmap_listen", address.error().message);
-    config->socketmap_listen.push_back(*address);
-  }
-  auto mode = file.get_mode("socket_mode", 0660);
-  if (!mode) return mode.error();
-  config->socket_options = UnixSocketOptions{*mode, file.get("socket_user"), file.get("socket_group")};
+  auto socketmap_listen = read_listeners(file, "socketmap_listen");
+  if (!socketmap_listen) return socketmap_listen.error();
+  config->socketmap_listen = std::move(*socketmap_listen);
+  if (Status s = read_daemon_settings(file, 0660, config.get()); !s) return s.error();
 
   auto cache_size = file.get_int("cache_size", 100000, 0, 100000000);
   auto hit_ttl = file.get_duration("cache_hit_ttl", milliseconds(30000));
@@ -132,24 +122,13 @@ Result<std::shared_ptr<const LookupdConfig>> load_lookupd_config(const std::stri
   auto retry_interval = file.get_duration("sql_retry_interval", milliseconds(1000));
   auto idle = file.get_duration("idle_timeout", milliseconds(300000));
   auto max_queue = file.get_int("max_queue", 10000, 1, 10000000);
-  auto syslog = file.get_bool("syslog", false);
-  // Report the first bad value, in file-independent but fixed order.
-  std::optional<Error> bad;
-  auto check = [&bad](const auto& r) {
-    if (!r && !bad) bad = r.error();
-  };
-  check(cache_size), check(hit_ttl), check(miss_ttl), check(stale), check(workers), check(connect_timeout);
-  check(read_timeout), check(retry_interval), check(idle), check(max_queue), check(syslog);
-  if (bad) return *bad;
+  if (auto bad = first_error(cache_size, hit_ttl, miss_ttl, stale, workers, connect_timeout, read_timeout,
+                             retry_interval, idle, max_queue))
+    return *bad;
   config->cache = ResultCache::Settings{static_cast<size_t>(*cache_size), *hit_ttl, *miss_ttl, *stale};
   config->sql_workers = static_cast<int>(*workers);
   config->idle_timeout_ms = static_cast<uint64_t>(idle->count());
   config->max_queue = static_cast<size_t>(*max_queue);
-  config->syslog = *syslog;
-  config->user = file.get("user");
-  config->group = file.get("group");
-  if (!parse_log_level(file.get("log_level", "info"), &config->log_level))
-    return config_error(file, "log_level", "must be debug, info, warning or error");
 
   std::string delimiter = std::string(trim(file.get("recipient_delimiter", "+")));
   // Map names in file order, so lookups and logs follow the admin's order.
@@ -168,8 +147,8 @@ Result<std::shared_ptr<const LookupdConfig>> load_lookupd_config(const std::stri
     std::string tcp_key = "map." + name + ".tcp_listen";
     if (file.has(tcp_key)) {
       auto address = ListenAddress::parse(trim(file.get(tcp_key)));
-      if (!address) return config_error(file, tcp_key, address.error().message);
-      if (address->kind != ListenAddress::Kind::tcp) return config_error(file, tcp_key, "must be a TCP address");
+      if (!address) return file.error(tcp_key, address.error().message);
+      if (address->kind != ListenAddress::Kind::tcp) return file.error(tcp_key, "must be a TCP address");
       map.tcp_listen = *address;
     }
     config->maps.push_back(std::move(map));
@@ -177,7 +156,7 @@ Result<std::shared_ptr<const LookupdConfig>> load_lookupd_config(const std::stri
   for (const std::string& key : file.keys()) {
     size_t last = key.rfind('.');
     if (key.rfind("map.", 0) == 0 && last > 4 && !map_names.count(key.substr(4, last - 4)))
-      return config_error(file, key, "belongs to no map (define map." + key.substr(4, last - 4) + " first)");
+      return file.error(key, "belongs to no map (define map." + key.substr(4, last - 4) + " first)");
   }
   if (config->maps.empty()) return Error{fmt::format("{}: no maps defined (map.NAME = mysql:/path.cf)", path)};
   bool any_tcp = false;

@@ -4,7 +4,7 @@
 // a reload either swaps in a fully valid config or keeps the old one.
 #pragma once
 
-#include "common/log.hpp"
+#include "common/daemon_config.hpp"
 #include "common/net.hpp"
 #include "common/result.hpp"
 #include "lookupd/map_lookup.hpp"
@@ -23,19 +23,14 @@ struct MapConfig {
   std::optional<ListenAddress> tcp_listen;
 };
 
-struct LookupdConfig {
-  std::string path;
+// path, socket_options, user, group, log_level, syslog: see DaemonSettings.
+struct LookupdConfig : DaemonSettings {
   std::vector<ListenAddress> socketmap_listen;
-  UnixSocketOptions socket_options;
   std::vector<MapConfig> maps;  // in file order
   ResultCache::Settings cache;
   int sql_workers = 4;
   uint64_t idle_timeout_ms = 300000;
   size_t max_queue = 10000;
-  std::string user;
-  std::string group;
-  LogLevel log_level = LogLevel::info;
-  bool syslog = false;
 
   const MapConfig* find_map(std::string_view name) const;
   // Every listener as "socketmap unix:/path" / "tcp inet:127.0.0.1:10041 aliases", to

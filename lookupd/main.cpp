@@ -3,17 +3,15 @@
 //   lookupd [-c FILE]              run in the foreground (logs to stderr, and syslog if set)
 //   lookupd [-c FILE] -q KEY MAP   one lookup, explained (see query_command.hpp)
 //   lookupd [-c FILE] -n           check the config and the .cf files it names, then exit
-#include "common/daemon.hpp"
+#include "common/daemon_main.hpp"
 #include "common/log.hpp"
 #include "lookupd/lookupd_config.hpp"
 #include "lookupd/query_command.hpp"
 #include "lookupd/server.hpp"
 
 #include <fmt/format.h>
-#include <uv.h>
 
 #include <cstring>
-#include <memory>
 #include <string>
 
 using namespace postern;
@@ -22,57 +20,10 @@ using namespace postern::lookupd;
 namespace {
 
 constexpr const char* kDefaultConfig = "/etc/postern/lookupd.conf";
-constexpr uint64_t kStopGraceMs = 10000;
 
 int usage() {
   fmt::print(stderr, "usage: lookupd [-c FILE] [-n | -q KEY MAP]\n");
   return 2;
-}
-
-int run_daemon(std::shared_ptr<const LookupdConfig> config) {
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  int exit_code = 0;
-  {
-    Server server(&loop, config);
-    std::string path = config->path;
-    // Installed before the sockets exist: a client that sees the socket may signal at once.
-    std::unique_ptr<SignalHandlers> signals;
-    signals = std::make_unique<SignalHandlers>(
-        &loop,
-        [&] {
-          server.stop(kStopGraceMs, [&] {
-            signals->close();
-            log_info("stopped");
-          });
-        },
-        [&] {
-          auto fresh = load_lookupd_config(path);
-          if (!fresh) {
-            log_error("reload failed, keeping the current config: {}", fresh.error().message);
-            return;
-          }
-          log_set_level((*fresh)->log_level);
-          server.reload(*fresh);
-        });
-    Status bound = server.listen();
-    if (!bound) {
-      log_error("{}", bound.error().message);
-      exit_code = 1;
-      signals->close();
-    } else if (Status dropped = drop_privileges(config->user, config->group); !dropped) {
-      log_error("{}", dropped.error().message);
-      exit_code = 1;
-      signals->close();
-    } else {
-      server.start_workers();
-      log_info("ready: {} maps", config->maps.size());
-      uv_run(&loop, UV_RUN_DEFAULT);
-    }
-  }
-  uv_run(&loop, UV_RUN_DEFAULT);
-  if (uv_loop_close(&loop) != 0) log_warning("event loop closed with handles still open");
-  return exit_code;
 }
 
 }  // namespace
@@ -111,5 +62,5 @@ int main(int argc, char** argv) {
     return run_query_command(**config, query_key, query_map);
   }
   log_init("lookupd", (*config)->log_level, (*config)->syslog);
-  return run_daemon(*config);
+  return run_daemon<Server>(*config, load_lookupd_config, fmt::format("{} maps", (*config)->maps.size()));
 }

@@ -18,15 +18,9 @@ ConnectionLimits limits_for(const LookupdConfig& config, TableProtocol protocol)
 }  // namespace
 
 Server::Server(uv_loop_t* loop, std::shared_ptr<const LookupdConfig> config)
-    : loop_(loop), config_(std::move(config)) {}
+    : loop_(loop), config_(std::move(config)), sessions_(loop) {}
 
-Server::~Server() {
-  if (grace_timer_ != nullptr) {
-    uv_close(reinterpret_cast<uv_handle_t*>(grace_timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    grace_timer_ = nullptr;
-  }
-}
+Server::~Server() = default;
 
 Status Server::listen() {
   std::vector<std::unique_ptr<Listener>> opened;
@@ -58,17 +52,11 @@ Status Server::listen() {
 void Server::start_workers() { resolver_ = std::make_unique<Resolver>(loop_, config_); }
 
 void Server::accept(std::shared_ptr<Connection> connection, TableProtocol protocol, std::string tcp_map) {
-  if (stopping_ || !resolver_) {
+  if (sessions_.stopping() || !resolver_) {
     connection->close();
     return;
   }
-  auto session = std::make_shared<ClientSession>(connection, protocol, std::move(tcp_map), *resolver_);
-  sessions_.insert(session);
-  std::weak_ptr<ClientSession> weak = session;
-  session->start([this, weak] {
-    if (auto s = weak.lock()) sessions_.erase(s);
-    maybe_finish_stop();
-  });
+  sessions_.add(std::make_shared<ClientSession>(connection, protocol, std::move(tcp_map), *resolver_));
 }
 
 void Server::reload(std::shared_ptr<const LookupdConfig> config) {
@@ -92,41 +80,11 @@ void Server::reload(std::shared_ptr<const LookupdConfig> config) {
 }
 
 void Server::stop(uint64_t grace_ms, std::function<void()> on_stopped) {
-  if (stopping_) return;
-  stopping_ = true;
-  on_stopped_ = std::move(on_stopped);
-  log_info("stopping: {} clients to finish", sessions_.size());
   listeners_.clear();  // stop accepting; unix socket files are removed
-  // Copy: drain() may close a session at once, which erases it from sessions_.
-  auto sessions = sessions_;
-  for (const auto& session : sessions) session->drain();
-  grace_timer_ = new uv_timer_t;
-  uv_timer_init(loop_, grace_timer_);
-  grace_timer_->data = this;
-  uv_timer_start(
-      grace_timer_,
-      [](uv_timer_t* t) {
-        auto* self = static_cast<Server*>(t->data);
-        log_warning("stopping: {} clients still busy after the grace period; closing them", self->sessions_.size());
-        auto remaining = self->sessions_;
-        for (const auto& session : remaining) session->abort();
-      },
-      grace_ms, 0);
-  maybe_finish_stop();
-}
-
-void Server::maybe_finish_stop() {
-  if (!stopping_ || !sessions_.empty() || !on_stopped_) return;
-  if (resolver_) resolver_->stop();
-  if (grace_timer_ != nullptr) {
-    uv_timer_stop(grace_timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(grace_timer_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    grace_timer_ = nullptr;
-  }
-  auto done = std::move(on_stopped_);
-  on_stopped_ = nullptr;
-  done();
+  sessions_.stop(grace_ms, [this, on_stopped = std::move(on_stopped)] {
+    if (resolver_) resolver_->stop();
+    on_stopped();
+  });
 }
 
 }  // namespace postern::lookupd

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "common/net.hpp"
+#include "common/session_set.hpp"
 #include "lookupd/client_session.hpp"
 #include "lookupd/lookupd_config.hpp"
 #include "lookupd/resolver.hpp"
@@ -10,7 +11,6 @@
 
 #include <functional>
 #include <memory>
-#include <set>
 #include <vector>
 
 namespace postern::lookupd {
@@ -33,16 +33,12 @@ class Server {
 
  private:
   void accept(std::shared_ptr<Connection> connection, TableProtocol protocol, std::string tcp_map);
-  void maybe_finish_stop();
 
   uv_loop_t* loop_;
   std::shared_ptr<const LookupdConfig> config_;
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unique_ptr<Resolver> resolver_;
-  std::set<std::shared_ptr<ClientSession>> sessions_;
-  bool stopping_ = false;
-  std::function<void()> on_stopped_;
-  uv_timer_t* grace_timer_ = nullptr;
+  SessionSet<ClientSession> sessions_;
 };
 
 }  // namespace postern::lookupd
