@@ -5,7 +5,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 build_pkgs=(cmake g++ pkg-config libuv1-dev libssl-dev libmariadb-dev libsqlite3-dev libfmt-dev catch2 libcrypt-dev libargon2-dev)
 peer_pkgs=(mariadb-server mariadb-client postfix postfix-mysql postfix-sqlite sqlite3 dovecot-core dovecot-lmtpd dovecot-mysql dovecot-sqlite dovecot-imapd swaks python3)
-quickstart_pkgs=(sqlite3 postfix)
+quickstart_pkgs=(postfix sqlite3 swaks)
 want=("${build_pkgs[@]}")
 case "${1:-}" in
   --test-peers) want+=("${peer_pkgs[@]}") ;;
