@@ -171,8 +171,7 @@ void AuthSession::advance(uint32_t id, MechStep step) {
         request.passdb_request.user = step.user;
         return fail(id, "authorization identity differs from the login name (no master users)");
       }
-      if (step.kind == MechStep::Kind::verify_plain) return run_verify(id, std::move(step));
-      return run_credentials(id, std::move(step));
+      return run_passdb(id, std::move(step));
     case MechStep::Kind::success:
       return succeed(id);
     case MechStep::Kind::failure:
@@ -208,7 +207,7 @@ std::string AuthSession::format_username(const Request& request, const std::stri
   return *formatted;
 }
 
-void AuthSession::run_verify(uint32_t id, MechStep step) {
+void AuthSession::run_passdb(uint32_t id, MechStep step) {
   Request& request = requests_.at(id);
   std::string why;
   request.passdb_request.user = step.user;
@@ -216,15 +215,18 @@ void AuthSession::run_verify(uint32_t id, MechStep step) {
   if (user.empty()) return fail(id, why);
   request.passdb_request.user = user;
   request.busy = true;
+  // PLAIN/LOGIN hand over a password to check; CRAM-MD5/SCRAM ask for the stored one.
+  bool verify = step.kind == MechStep::Kind::verify_plain;
   auto passdb = request.config->passdb;
   auto authenticator = context_.authenticator;
   PassdbRequest query = request.passdb_request;
   std::weak_ptr<AuthSession> weak = shared_from_this();
   bool queued = context_.pool->submit_for<AuthOutcome>(
-      [passdb, authenticator, query, password = std::move(step.password)](WorkerContext& worker) {
-        return authenticator->verify_plain(*passdb, query, password, worker);
+      [verify, passdb, authenticator, query, password = std::move(step.password)](WorkerContext& worker) {
+        return verify ? authenticator->verify_plain(*passdb, query, password, worker)
+                      : authenticator->lookup_credentials(*passdb, query, worker);
       },
-      [weak, id](std::optional<AuthOutcome> done) {
+      [weak, id, verify](std::optional<AuthOutcome> done) {
         auto self = weak.lock();
         if (!self || !self->requests_.count(id)) return;
         Request& r = self->requests_.at(id);
@@ -234,45 +236,7 @@ void AuthSession::run_verify(uint32_t id, MechStep step) {
         switch (outcome.kind) {
           case AuthOutcome::Kind::ok:
             r.canonical_user = outcome.user;
-            return self->succeed(id);
-          case AuthOutcome::Kind::fail:
-            return self->fail(id, outcome.reason);
-          case AuthOutcome::Kind::temp:
-            return self->temporary_failure(id, outcome.reason);
-        }
-      });
-  if (!queued) {
-    request.busy = false;
-    temporary_failure(id, "server busy");
-  }
-}
-
-void AuthSession::run_credentials(uint32_t id, MechStep step) {
-  Request& request = requests_.at(id);
-  std::string why;
-  request.passdb_request.user = step.user;
-  std::string user = format_username(request, step.user, &why);
-  if (user.empty()) return fail(id, why);
-  request.passdb_request.user = user;
-  request.busy = true;
-  auto passdb = request.config->passdb;
-  auto authenticator = context_.authenticator;
-  PassdbRequest query = request.passdb_request;
-  std::weak_ptr<AuthSession> weak = shared_from_this();
-  bool queued = context_.pool->submit_for<AuthOutcome>(
-      [passdb, authenticator, query](WorkerContext& worker) {
-        return authenticator->lookup_credentials(*passdb, query, worker);
-      },
-      [weak, id](std::optional<AuthOutcome> done) {
-        auto self = weak.lock();
-        if (!self || !self->requests_.count(id)) return;
-        Request& r = self->requests_.at(id);
-        r.busy = false;
-        if (!done) return self->temporary_failure(id, "request not completed (internal error or stopping)");
-        AuthOutcome& outcome = *done;
-        switch (outcome.kind) {
-          case AuthOutcome::Kind::ok:
-            r.canonical_user = outcome.user;
+            if (verify) return self->succeed(id);
             return self->advance(id, r.mechanism->credentials(outcome.stored));
           case AuthOutcome::Kind::fail:
             return self->fail(id, outcome.reason);

@@ -61,8 +61,8 @@ class AuthSession : public std::enable_shared_from_this<AuthSession> {
   void on_auth(const ClientLine& line);
   void on_cont(const ClientLine& line);
   void advance(uint32_t id, MechStep step);
-  void run_verify(uint32_t id, MechStep step);
-  void run_credentials(uint32_t id, MechStep step);
+  // Runs the passdb part of a step (verify_plain or lookup_credentials) on a worker.
+  void run_passdb(uint32_t id, MechStep step);
   // Checks auth_username_chars and applies auth_username_format; empty on refusal.
   std::string format_username(const Request& request, const std::string& raw, std::string* why);
   void succeed(uint32_t id);
