@@ -11,12 +11,18 @@ so both sides run exactly one query per key. Columns:
   lookupd cache on   warm: one untimed pass, then timed passes (TTLs longer than the run)
   ceiling            bench_ceiling_server (ceiling_server.cpp), a socketmap server that answers "OK 1" to everything:
                      the most postmap's one-request-at-a-time client gets over the socket
+Capacity rows (with --socketmap-load): bench_socketmap_load (socketmap_load.cpp), a pipelined
+socketmap client keeping --depth requests in flight on each of 1 and 8 connections for
+--capacity-seconds, cycling through the same keys, against lookupd cache on (warm: every key
+was looked up once by the correctness pass, TTLs longer than the run) and against the
+ceiling server; the ratio lookupd/ceiling is the server-capacity figure.
 Bounded: --runs passes per column, each pass at most --pass-timeout seconds, and the
 whole bench stops adding passes after --budget seconds. Not a ctest test.
 """
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import random
@@ -60,6 +66,20 @@ def one_pass(pf, keys, table, timeout):
     return elapsed, out
 
 
+def capacity(binary, sock, keys_file, connections, depth, seconds):
+    """One bench_socketmap_load run; returns its JSON summary (last line of stdout)."""
+    p = subprocess.run([binary, "-a", sock, "-m", "mailboxes", "-k", keys_file, "-c", str(connections),
+                        "-d", str(depth), "-t", str(seconds)],
+                       capture_output=True, text=True, timeout=seconds + 120)
+    if p.returncode not in (0, 1) or not p.stdout.strip():
+        raise RuntimeError(f"{binary}: rc {p.returncode}: {p.stderr.strip()[:500]}")
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    bad = {k: res[k] for k in ("temp", "perm", "other", "errors") if res[k]}
+    if bad or res["requests"] == 0:
+        raise RuntimeError(f"bench_socketmap_load against {sock}: {bad or 'no replies'}")
+    return res
+
+
 def machine():
     model = "unknown"
     try:
@@ -89,6 +109,9 @@ def main():
     ap.add_argument("--pass-timeout", type=float, default=120)
     ap.add_argument("--budget", type=float, default=600)
     ap.add_argument("--results", default=os.path.join(HERE, "results.md"))
+    ap.add_argument("--socketmap-load", help="bench_socketmap_load binary: adds the capacity rows")
+    ap.add_argument("--capacity-seconds", type=float, default=3, help="seconds per capacity measurement")
+    ap.add_argument("--depth", type=int, default=64, help="requests in flight per connection (capacity rows)")
     args = ap.parse_args()
     os.environ["POSTERN_LOOKUPD"] = os.path.abspath(args.lookupd)
     begun = time.monotonic()
@@ -107,6 +130,9 @@ def main():
                           HOSTS=db.hosts_inet, DBNAME="mailserver")
         native = "mysql:" + cf
         keys = make_keys(args.users)
+        keys_file = ws.file("keys.txt")
+        with open(keys_file, "w") as f:
+            f.write("".join(k + "\n" for k in keys))
 
         lookupds = {}
         for name, settings in (("cache-off", {"cache_size": 0}),
@@ -138,6 +164,11 @@ def main():
                                    f"({out.count(chr(10))} vs {found} found)")
 
         times = {label: [] for label, _ in columns}
+        cap_targets = [("lookupd cache on (warm)", lookupds["cache-on"].socket),
+                       ("ceiling (OK 1 server)", ceiling_sock)]
+        cap_rates = {}  # (label, connections) -> [requests/s]
+        if not args.socketmap_load:
+            print("no --socketmap-load: capacity rows skipped", file=sys.stderr)
         for run in range(args.runs):
             if time.monotonic() - begun > args.budget:
                 print(f"budget of {args.budget}s reached after {run} runs", file=sys.stderr)
@@ -146,6 +177,15 @@ def main():
                 elapsed, _ = one_pass(pf, keys, table, args.pass_timeout)
                 times[label].append(elapsed)
                 print(f"run {run + 1} {label:26} {len(keys) / elapsed:10.0f} lookups/s", flush=True)
+            if args.socketmap_load:
+                for conns in (1, 8):
+                    for label, sock in cap_targets:
+                        res = capacity(args.socketmap_load, sock, keys_file, conns, args.depth,
+                                       args.capacity_seconds)
+                        cap_rates.setdefault((label, conns), []).append(res["requests_per_s"])
+                        print(f"run {run + 1} {label:26} {conns} conn x {args.depth} in flight "
+                              f"{res['requests_per_s']:10.0f} requests/s "
+                              f"(OK {res['ok']}, NOTFOUND {res['notfound']})", flush=True)
     finally:
         for stop in reversed(procs):
             try:
@@ -169,6 +209,21 @@ def main():
                      f"| {med / base:.2f}x | {100 * med / limit:.0f}% |")
     table_md = "\n".join(lines)
     print("\n" + table_md)
+
+    cap_md = ""
+    if cap_rates:
+        lines = ["| server | connections x in flight | requests/s (median) | min - max | lookupd / ceiling |",
+                 "|---|---:|---:|---:|---:|"]
+        for conns in (1, 8):
+            limit = statistics.median(cap_rates[("ceiling (OK 1 server)", conns)])
+            for label, _ in cap_targets:
+                rs = sorted(cap_rates[(label, conns)])
+                med = statistics.median(rs)
+                ratio = f"{100 * med / limit:.0f}%" if label.startswith("lookupd") else ""
+                lines.append(f"| {label} | {conns} x {args.depth} | {med:,.0f} | {rs[0]:,.0f} - {rs[-1]:,.0f} "
+                             f"| {ratio} |")
+        cap_md = "\n".join(lines)
+        print("\n" + cap_md)
 
     rev = version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
     report = f"""# lookupd benchmark results
@@ -195,6 +250,21 @@ single client, not server capacity; the ceiling column is that client's limit ov
 unix socket. Columns run interleaved within each pass, so machine noise hits all of them;
 on small VMs the spread (min - max) comes mostly from where the scheduler puts postmap and
 the server (same CPU or not), so compare medians.
+"""
+    if cap_md:
+        report += f"""
+## Server capacity (pipelined client, cache warm)
+
+`bench_socketmap_load -a SOCKET -m mailboxes -k keys -c N -d {args.depth} -t {args.capacity_seconds:g}`
+(tests/bench/socketmap_load.cpp): N connections, {args.depth} netstring requests in flight on each
+(replies read, new requests written in batches), cycling through the same {len(keys):,} keys, so half
+OK and half NOTFOUND, all cache hits on lookupd (cache on, long TTLs, every key looked up once
+before). Every reply is checked to be a well-formed netstring; any TEMP, PERM, other reply or
+connection error fails the bench. {min(len(v) for v in cap_rates.values())} measurements per row,
+interleaved with the passes above. The client runs on the same machine ({os.cpu_count()} CPUs) and
+competes with the server for them.
+
+{cap_md}
 """
     with open(args.results, "w") as f:
         f.write(report)
