@@ -20,6 +20,8 @@ struct WriteRequest {
 // loop thread serves all connections instead of an idle buffer in each.
 thread_local char read_buffer[65536];
 
+constexpr size_t kBatchFlushBytes = 64 * 1024;
+
 std::variant<LineFramer, NetstringFramer> make_framer(Framing framing, size_t max_frame) {
   if (framing == Framing::netstring) return NetstringFramer(max_frame);
   return LineFramer(max_frame);
@@ -118,6 +120,7 @@ void Connection::process_frames() {
     break;
   }
   in_frame_loop_ = false;
+  flush_batch();
   update_reading();
 }
 
@@ -159,6 +162,24 @@ void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
 }
 
 void Connection::write(std::string bytes) {
+  if (closing_ || bytes.empty()) return;
+  if (in_frame_loop_) {
+    batch_ += bytes;
+    // Past this the batch goes out now, so backpressure still stops delivery in time.
+    if (batch_.size() >= kBatchFlushBytes) flush_batch();
+    return;
+  }
+  send_now(std::move(bytes));
+}
+
+void Connection::flush_batch() {
+  if (batch_.empty()) return;
+  std::string out = std::move(batch_);
+  batch_.clear();
+  send_now(std::move(out));
+}
+
+void Connection::send_now(std::string bytes) {
   if (closing_ || bytes.empty()) return;
   size_t size = bytes.size();
   auto* w = new WriteRequest{{}, std::move(bytes)};
@@ -211,6 +232,7 @@ void Connection::resume_reading() {
 
 void Connection::close_after_write() {
   if (closing_) return;
+  flush_batch();
   close_when_drained_ = true;
   update_reading();
   if (queued_bytes_ == 0) close();
@@ -219,6 +241,7 @@ void Connection::close_after_write() {
 void Connection::close() {
   if (closing_) return;
   closing_ = true;
+  batch_.clear();
   reading_ = false;  // uv_close stops reading
   uv_close(reinterpret_cast<uv_handle_t*>(stream_), [](uv_handle_t* h) {
     auto* c = static_cast<Connection*>(h->data);
