@@ -253,3 +253,34 @@ TEST_CASE("close_after_write sends the last reply and delivers nothing more", "[
   CHECK(frames == std::vector<std::string>{"quit"});
 }
 
+
+TEST_CASE("replies to pipelined frames keep their order, also past the batch flush size", "[net]") {
+  Harness h;
+  // 3000 one-byte frames answered with 100 bytes each: 300 KB of replies for one burst,
+  // more than the 64 KiB at which a batch is sent early.
+  h.listen(Framing::line, {}, [](Connection& c) {
+    c.on_frame = [&c](std::string_view f) {
+      std::string reply(f);
+      reply.resize(99, '.');
+      c.write(reply + "\n");
+    };
+  });
+  std::string requests;
+  std::string expected;
+  for (int i = 0; i < 3000; ++i) {
+    std::string id = std::to_string(i);
+    requests += id + "\n";
+    std::string reply = id;
+    reply.resize(99, '.');
+    expected += reply + "\n";
+  }
+  std::string got;
+  h.run([&] {
+    int fd = unix_client(h.path());
+    send_str(fd, requests);
+    got = read_upto(fd, expected.size());
+    close(fd);
+  });
+  CHECK(got.size() == expected.size());
+  CHECK(got == expected);
+}
