@@ -95,7 +95,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Inside on_frame, writes are gathered and sent together once the frames of this read
   // have been handled (or before a close_after_write()); elsewhere they go out at once.
   void write(std::string bytes);
-  // Stops/starts delivering frames (e.g. while too many requests are in flight). While
+  // Stops/starts delivering frames (e.g. while too many requests are in flight). The
+  // idle timeout does not run while paused: the wait is the server's, not the client's. While
   // paused the socket is not read either. resume_reading() never calls on_frame itself:
   // frames already buffered are delivered from the loop, on its next iteration.
   void pause_reading();

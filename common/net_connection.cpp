@@ -221,11 +221,15 @@ void Connection::pause_reading() {
   paused_by_user_ = true;
   if (closing_) return;
   uv_idle_stop(kick_);
+  // The server is busy (a delivery, a lookup), not the client idle: no timeout meanwhile.
+  uv_timer_stop(timer_);
   update_reading();
 }
 
 void Connection::resume_reading() {
   paused_by_user_ = false;
+  if (closing_) return;
+  touch();
   update_reading();
   schedule_frames();
 }

@@ -167,6 +167,9 @@ void LmtpSession::on_rcpt(const LmtpCommand& command) {
 
   auto config = transaction_.config;
   RecipientAddress split = split_recipient(command.address, config->recipient_delimiter);
+  // A '/' is legal in a local part, but in %n it would reach into another user's maildir.
+  if (split.user.find('/') != std::string::npos)
+    return send(fmt::format("550 5.1.1 <{}> User doesn't exist: {}\r\n", command.address, split.user));
   uint64_t size = transaction_.declared_size;
   std::string address = command.address;
   begin_work();

@@ -250,3 +250,11 @@ TEST_CASE("lmtp session: a message larger than the memory spool is stored intact
   std::string content = slurp(files[0]);
   CHECK(content.substr(content.size() - expected.size()) == expected);
 }
+
+TEST_CASE("lmtp session: a '/' in the local part never reaches a maildir path", "[lmtp_session]") {
+  Harness h;
+  h.send("LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice/.Junk@example.com>\r\nRCPT TO:<\"bob/cur\"@example.com>\r\n");
+  REQUIRE(h.wait_for("550 5.1.1 <alice/.Junk@example.com> User doesn't exist: alice/.junk@example.com\r\n"));
+  REQUIRE(h.pump_until([&] { return h.received.find("bob/cur") != std::string::npos; }));
+  CHECK(h.received.find("550 5.1.1 <bob/cur@example.com>") != std::string::npos);
+}
