@@ -27,30 +27,7 @@ class LmtpPostfix(sp.PostfixInstance):
     seconds. Address verification probes go the same way (reject_unverified_recipient on
     a service added with verify=True answers 550)."""
 
-    MAIN_CF = """\
-compatibility_level = 3.6
-queue_directory = {dir}/spool
-data_directory = {dir}/data
-mail_owner = postfix
-setgid_group = postdrop
-syslog_name = {name}
-maillog_file = /dev/stdout
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-myhostname = mx.test.invalid
-mydestination =
-alias_maps =
-alias_database =
-local_recipient_maps =
-biff = no
-smtp_dns_support_level = disabled
-smtpd_peername_lookup = no
-default_transport = discard:outbound mail is disabled in tests
-relay_transport = discard:outbound mail is disabled in tests
-smtpd_error_sleep_time = 0
-smtpd_soft_error_limit = 1000
-smtpd_hard_error_limit = 1000
+    MAIN_CF = sp.BASE_MAIN_CF + """\
 queue_run_delay = 1s
 minimal_backoff_time = 1s
 maximal_backoff_time = 2s

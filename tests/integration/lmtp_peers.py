@@ -20,7 +20,7 @@ import signal
 import subprocess
 
 import peers
-from peers import can_connect, require_program, run, start_daemon, stop_daemon, tail, wait_until
+from peers import can_connect, require_program, run, start_daemon, wait_until
 from sasl_peers import write_file
 
 MAIL_USER, MAIL_GROUP = "nobody", "nogroup"
@@ -135,9 +135,10 @@ LMTPD_DEFAULTS = {
 }
 
 
-class _Agent:
+class _Agent(peers.DaemonHandle):
     """What lmtpd and Dovecot's LMTP share: a dir, a log, a socket, a process."""
     kind = "?"
+    stop_timeout = 15
 
     def __init__(self, ws, name, setup, settings):
         self.ws, self.name, self.setup = ws, name, setup
@@ -148,19 +149,6 @@ class _Agent:
         self.settings = dict(settings)
         self.proc = None
 
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines=40):
-        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
-
     def _wait_ready(self, timeout):
         def ready():
             if self.proc.poll() is not None:
@@ -169,10 +157,6 @@ class _Agent:
             return can_connect(self.socket)
         wait_until(ready, timeout, what=f"{self.kind} {self.name} LMTP socket {self.socket}")
 
-    def stop(self, timeout=15):
-        rc = stop_daemon(self.proc, timeout, f"{self.kind} {self.name}")
-        self.proc = None
-        return rc
 
 
 class Lmtpd(_Agent):
@@ -220,9 +204,6 @@ class Lmtpd(_Agent):
         self.proc.wait()
         peers._live_procs.discard(self.proc)
         self.proc = None
-
-    def hup(self):
-        self.proc.send_signal(signal.SIGHUP)
 
 
 class DovecotLmtp(_Agent):

@@ -352,9 +352,38 @@ DEFAULT_SETTINGS = {
 }
 
 
-class Lookupd:
+class DaemonHandle:
+    """What a test holds for one daemon it started (self.proc, self.log_path, self.kind,
+    self.name): stop it by PID, signal it, read its log."""
+    kind = "daemon"
+    stop_timeout = 10
+
+    def stop(self, timeout=None):
+        rc = stop_daemon(self.proc, timeout or self.stop_timeout, f"{self.kind} {self.name}")
+        self.proc = None
+        return rc
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def hup(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=40):
+        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
+
+
+class Lookupd(DaemonHandle):
     """One lookupd process with its config, log, unix socketmap socket, an inet socketmap
     port, and one tcp_table port per map that asks for it."""
+    kind = "lookupd"
 
     def __init__(self, ws, name="lookupd"):
         self.binary = lookupd_binary()
@@ -408,27 +437,6 @@ class Lookupd:
             return all(can_connect(e) for e in endpoints)
         wait_until(ready, timeout, what=f"lookupd {self.name} listeners")
         return self
-
-    def stop(self, timeout=10):
-        rc = stop_daemon(self.proc, timeout, f"lookupd {self.name}")
-        self.proc = None
-        return rc
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def hup(self):
-        self.proc.send_signal(signal.SIGHUP)
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines=40):
-        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
 
     def query_command(self, key, map_name, timeout=30):
         """lookupd -c CONF -q KEY MAP -> (rc, stdout, stderr)."""

@@ -11,12 +11,11 @@ All auth sockets are unix sockets in the workspace, mode 0666: smtpd connects as
 import os
 import re
 import shutil
-import signal
 import subprocess
 
 import peers
-from peers import (backdate, can_connect, free_port, require_program, run, start_daemon,
-                   stop_daemon, tail, wait_until)
+from peers import (DaemonHandle, backdate, can_connect, free_port, require_program, run, start_daemon,
+                   tail, wait_until)
 
 
 def authd_binary():
@@ -46,9 +45,11 @@ def dovecot_sql_conf(path, port, dbname="mailserver", query=None):
                       f"password_query = {query}\n")
 
 
-class Dovecot:
+class Dovecot(DaemonHandle):
     """`dovecot -F` serving only auth (protocols = none): one auth-client unix socket for
     Postfix and `authd test`, passdbs given as (driver, args), userdb static."""
+    kind = "dovecot"
+    stop_timeout = 15
 
     DEFAULTS = {"auth_mechanisms": "plain login", "auth_failure_delay": "0",
                 "auth_username_format": "%Lu", "auth_verbose": "yes",
@@ -101,17 +102,6 @@ class Dovecot:
         wait_until(ready, timeout, what=f"dovecot {self.name} auth-client socket")
         return self
 
-    def stop(self, timeout=15):
-        rc = stop_daemon(self.proc, timeout, f"dovecot {self.name}")
-        self.proc = None
-        return rc
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, lines=30):
-        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
-
     def doveadm_auth_test(self, socket_path, user, password, timeout=30):
         """`doveadm auth test -a SOCKET USER PASSWORD` (any auth-client socket) -> (rc, out, err)."""
         return run([self.doveadm, "-c", self.conf, "auth", "test", "-a", socket_path, user, password],
@@ -137,9 +127,10 @@ AUTHD_DEFAULTS = {
 }
 
 
-class Authd:
+class Authd(DaemonHandle):
     """One authd (`authd -c FILE`, foreground) with one auth-client unix socket and one
     passdb line ("sql /path/dovecot-sql.conf.ext" or "passwd-file ARGS")."""
+    kind = "authd"
 
     def __init__(self, ws, name, passdb):
         self.binary = authd_binary()
@@ -180,27 +171,6 @@ class Authd:
         wait_until(ready, timeout, what=f"authd {self.name} socket")
         return self
 
-    def stop(self, timeout=10):
-        rc = stop_daemon(self.proc, timeout, f"authd {self.name}")
-        self.proc = None
-        return rc
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def hup(self):
-        self.proc.send_signal(signal.SIGHUP)
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines=40):
-        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
-
     def auth_test(self, user, password, socket_path=None, mech=None, timeout=30):
         """`authd test` against any auth-client socket (this authd's by default)."""
         return authd_test(socket_path or self.socket, user, password, mech=mech, timeout=timeout)
@@ -215,14 +185,9 @@ def authd_test(socket_path, user, password, mech=None, timeout=30):
     return run(argv + [user, password], timeout=timeout)
 
 
-class PostfixInstance:
-    """A private Postfix (master + smtpd) run with `postfix -c DIR start-fg`: queue and data
-    dirs in the workspace, chroot off, log to a file, no DNS, all outbound mail to error:.
-    Each add_smtpd() is one smtpd service on its own 127.0.0.1 port with SASL through
-    Dovecot's protocol to one auth socket, as a submission service: AUTH without TLS,
-    relaying only for authenticated clients. Stopped with `postfix -c DIR stop`."""
-
-    MAIN_CF = """\
+# The main.cf every private test Postfix starts from: its own spool, loopback only, no
+# DNS, nothing leaves the box. Fixtures add their retry timings and maps to it.
+BASE_MAIN_CF = """\
 compatibility_level = 3.6
 queue_directory = {dir}/spool
 data_directory = {dir}/data
@@ -246,6 +211,17 @@ relay_transport = discard:outbound mail is disabled in tests
 smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
+"""
+
+
+class PostfixInstance:
+    """A private Postfix (master + smtpd) run with `postfix -c DIR start-fg`: queue and data
+    dirs in the workspace, chroot off, log to a file, no DNS, all outbound mail to discard:.
+    Each add_smtpd() is one smtpd service on its own 127.0.0.1 port with SASL through
+    Dovecot's protocol to one auth socket, as a submission service: AUTH without TLS,
+    relaying only for authenticated clients. Stopped with `postfix -c DIR stop`."""
+
+    MAIN_CF = BASE_MAIN_CF + """\
 queue_run_delay = 5s
 minimal_backoff_time = 5s
 maximal_backoff_time = 10s
