@@ -20,7 +20,6 @@ authd auth_workers = one per core). Bounded: each point runs --seconds (at most
 import argparse
 import datetime
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
+from bench_common import machine, version  # noqa: E402
 
 
 def make_users(db, ws, count):
@@ -62,26 +62,6 @@ def load(binary, socket_path, users, connections, seconds, count):
     if p.returncode not in (0, 1):
         raise RuntimeError(f"{binary}: rc {p.returncode}: {p.stderr.strip()}")
     return {k: float(v) for k, v in (kv.split("=", 1) for kv in p.stdout.split())}
-
-
-def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs, {model}, {platform.system()} {platform.release()}"
-
-
-def version(argv):
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        return "unknown"
 
 
 def main():

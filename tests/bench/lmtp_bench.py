@@ -18,7 +18,6 @@ each smtp-source run is killed after --point-timeout. Not a ctest test.
 import argparse
 import datetime
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -30,14 +29,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-
-
-def count_landed(root):
-    n = 0
-    for dirpath, _dirs, files in os.walk(root):
-        if os.path.basename(dirpath) in ("new", "cur"):
-            n += len(files)
-    return n
+from bench_common import machine, version, count_landed  # noqa: E402
 
 
 def smtp_source(socket_path, messages, rcpts, sessions, size, timeout):
@@ -58,25 +50,6 @@ def ceiling(binary, directory, threads, count):
     if p.returncode != 0:
         raise RuntimeError(f"{binary}: rc {p.returncode}: {p.stderr.strip()}")
     return {k: float(v) for k, v in (kv.split("=", 1) for kv in p.stdout.split())}
-
-
-def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")),
-                         model)
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs, {model}, {platform.system()} {platform.release()}"
-
-
-def version(argv):
-    try:
-        return subprocess.run(argv, capture_output=True, text=True,
-                              timeout=10).stdout.strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        return "unknown"
 
 
 def filesystem(path):

@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -36,6 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import peers  # noqa: E402
+from bench_common import machine, version  # noqa: E402
 
 FIXED_HASH = "$6$6c8e0a2b4d6f8a1c$fH3P1o9C3NBhOHxWagqEZysHk9OgiEAc9shHQRasXZNF3dQBoepJjVaw1u0j4JXq1W7tyhqoD.pPFgYq.0djy0"
 
@@ -78,26 +78,6 @@ def capacity(binary, sock, keys_file, connections, depth, seconds):
     if bad or res["requests"] == 0:
         raise RuntimeError(f"bench_socketmap_load against {sock}: {bad or 'no replies'}")
     return res
-
-
-def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs, {model}, {platform.system()} {platform.release()}"
-
-
-def version(argv):
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        return "unknown"
 
 
 def main():

@@ -22,7 +22,6 @@ Checks: postern idle < 10 MiB; Dovecot peak / postern peak >= 5. Not a ctest tes
 import argparse
 import datetime
 import os
-import platform
 import random
 import subprocess
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
+from bench_common import machine, version, count_landed  # noqa: E402
 
 IDLE_LIMIT_KB = 10 * 1024
 RATIO_TARGET = 5.0
@@ -200,10 +200,6 @@ def auth_load(binary, socket_path, users, connections, seconds):
     return f"{r['ok']:.0f} logins, {r['auths_per_s']:.0f}/s"
 
 
-def count_landed(root):
-    return sum(len(files) for d, _, files in os.walk(root) if os.path.basename(d) in ("new", "cur"))
-
-
 def lmtp_load(socket_path, root, sessions, messages, size, timeout):
     before = count_landed(root)
     start = time.monotonic()
@@ -220,23 +216,6 @@ def lmtp_load(socket_path, root, sessions, messages, size, timeout):
 
 
 # ---------------------------------------------------------------- report helpers
-
-def machine():
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), model)
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs, {model}, {platform.system()} {platform.release()}"
-
-
-def version(argv):
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
-    except (OSError, IndexError, subprocess.TimeoutExpired):
-        return "unknown"
-
 
 # ---------------------------------------------------------------- main
 
