@@ -2,7 +2,6 @@
 // and the Maildir++ maildirsize quota.
 #include "lmtpd/maildir_name.hpp"
 #include "lmtpd/maildir_quota.hpp"
-#include "lmtpd/maildir_tmp_cleaner.hpp"
 #include "lmtpd/maildir_writer.hpp"
 
 #include <catch2/catch.hpp>
@@ -15,7 +14,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -390,32 +388,4 @@ TEST_CASE("unsafe paths and folder names are refused", "[maildir]") {
   MaildirTarget t = target(tmp.path + "/Maildir");
   t.folder = "../escape";
   REQUIRE(deliver_to_maildirs({t}, kHeaders, *spool, options())[0].kind == DeliveryOutcome::Kind::failed);
-}
-
-TEST_CASE("stale tmp/ files are removed, fresh ones kept, at most hourly per mailbox", "[maildir]") {
-  char tmpl[] = "/tmp/postern-tmpclean-XXXXXX";
-  REQUIRE(mkdtemp(tmpl));
-  std::string root = tmpl;
-  std::string tmp = root + "/tmp";
-  REQUIRE(mkdir(tmp.c_str(), 0700) == 0);
-  auto touch = [&](const std::string& name, std::time_t age) {
-    std::string path = tmp + "/" + name;
-    int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0600);
-    REQUIRE(fd >= 0);
-    close(fd);
-    timespec times[2] = {{std::time(nullptr) - age, 0}, {std::time(nullptr) - age, 0}};
-    REQUIRE(utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
-  };
-  touch("old", 40 * 3600);
-  touch("recent", 3600);
-  int fd = open(tmp.c_str(), O_RDONLY | O_DIRECTORY);
-  REQUIRE(fd >= 0);
-  CHECK(postern::lmtpd::clean_stale_tmp(fd, root) == 1);
-  CHECK(access((tmp + "/old").c_str(), F_OK) != 0);
-  CHECK(access((tmp + "/recent").c_str(), F_OK) == 0);
-  touch("old2", 40 * 3600);
-  CHECK(postern::lmtpd::clean_stale_tmp(fd, root) == 0);  // within the hour: not again
-  CHECK(access((tmp + "/old2").c_str(), F_OK) == 0);
-  close(fd);
-  std::filesystem::remove_all(root);
 }
