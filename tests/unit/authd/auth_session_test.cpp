@@ -5,13 +5,13 @@
 #include "authd/password_scheme.hpp"
 #include "common/encoding.hpp"
 
+#include "tests/unit/common/socketpair_connection.hpp"
+
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -89,18 +89,7 @@ struct Harness {
     context.spid = 4242;
     context.cookie = std::string(32, 'a');
 
-    int fds[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-    client = fds[1];
-    fcntl(client, F_SETFL, O_NONBLOCK);
-    auto* handle = new uv_any_handle;
-    uv_pipe_init(&loop, &handle->pipe, 0);
-    REQUIRE(uv_pipe_open(&handle->pipe, fds[0]) == 0);
-    ConnectionLimits limits;
-    limits.max_frame = kMaxAuthLine;
-    limits.idle_timeout_ms = 0;
-    auto connection = Connection::adopt(reinterpret_cast<uv_stream_t*>(handle), Framing::line, limits, "test");
-    session = std::make_shared<AuthSession>(connection, context);
+    session = std::make_shared<AuthSession>(net_test::socketpair_connection(&loop, kMaxAuthLine, &client), context);
     session->start([this] { closed = true; });
   }
 

@@ -3,10 +3,10 @@
 // dot, connection reuse, errors, limits.
 #include "lmtpd/lmtp_session.hpp"
 
+#include "tests/unit/common/socketpair_connection.hpp"
+
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -76,18 +76,7 @@ struct Harness {
     context.loop = &loop;
     context.config = config;
     context.pool = pool.get();
-    int fds[2];
-    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-    client = fds[1];
-    fcntl(client, F_SETFL, O_NONBLOCK);
-    auto* handle = new uv_any_handle;
-    uv_pipe_init(&loop, &handle->pipe, 0);
-    REQUIRE(uv_pipe_open(&handle->pipe, fds[0]) == 0);
-    ConnectionLimits limits;
-    limits.max_frame = 64 * 1024;
-    limits.idle_timeout_ms = 0;
-    session = std::make_shared<LmtpSession>(
-        Connection::adopt(reinterpret_cast<uv_stream_t*>(handle), Framing::line, limits, "test"), context);
+    session = std::make_shared<LmtpSession>(net_test::socketpair_connection(&loop, 64 * 1024, &client), context);
     session->start([this] { closed = true; });
   }
   ~Harness() {
