@@ -32,8 +32,7 @@ AuthServer::AuthServer(uv_loop_t* loop, std::shared_ptr<const AuthdConfig> confi
     : loop_(loop), penalty_(config->failure_delay, config->penalty, config->penalty_max), sessions_(loop) {
   context_.loop = loop;
   context_.config = std::move(config);
-  context_.authenticator =
-      std::make_shared<Authenticator>(context_.config->cache_entries, context_.config->cache_ttl);
+  context_.authenticator = std::make_shared<Authenticator>(context_.config->cache);
   context_.penalty = &penalty_;
   context_.spid = static_cast<uint64_t>(getpid());
   context_.cookie = random_cookie();
@@ -75,8 +74,9 @@ void AuthServer::reload(std::shared_ptr<const AuthdConfig> config) {
     log_warning("reload: listener settings changed; they take effect at the next restart");
   if (config->workers != context_.config->workers)
     log_warning("reload: auth_workers changed; it takes effect at the next restart");
-  // A fresh cache: the passdb or its settings may have changed.
-  context_.authenticator = std::make_shared<Authenticator>(config->cache_entries, config->cache_ttl);
+  // A fresh cache, as Dovecot flushes its auth cache on SIGHUP: the passdb or its
+  // settings may have changed.
+  context_.authenticator = std::make_shared<Authenticator>(config->cache);
   penalty_.configure(config->failure_delay, config->penalty, config->penalty_max);
   context_.config = std::move(config);
   if (pool_) {

@@ -220,6 +220,11 @@ void AuthSession::run_passdb(uint32_t id, MechStep step) {
   auto passdb = request.config->passdb;
   auto authenticator = context_.authenticator;
   PassdbRequest query = request.passdb_request;
+  // A repeated login is answered here, without a worker round trip.
+  if (verify) {
+    if (auto cached = authenticator->verify_plain_cached(*passdb, query, step.password))
+      return passdb_done(id, verify, std::move(cached));
+  }
   std::weak_ptr<AuthSession> weak = shared_from_this();
   bool queued = context_.pool->submit_for<AuthOutcome>(
       [verify, passdb, authenticator, query, password = std::move(step.password)](WorkerContext& worker) {
@@ -229,24 +234,28 @@ void AuthSession::run_passdb(uint32_t id, MechStep step) {
       [weak, id, verify](std::optional<AuthOutcome> done) {
         auto self = weak.lock();
         if (!self || !self->requests_.count(id)) return;
-        Request& r = self->requests_.at(id);
-        r.busy = false;
-        if (!done) return self->temporary_failure(id, "request not completed (internal error or stopping)");
-        AuthOutcome& outcome = *done;
-        switch (outcome.kind) {
-          case AuthOutcome::Kind::ok:
-            r.canonical_user = outcome.user;
-            if (verify) return self->succeed(id);
-            return self->advance(id, r.mechanism->credentials(outcome.stored));
-          case AuthOutcome::Kind::fail:
-            return self->fail(id, outcome.reason);
-          case AuthOutcome::Kind::temp:
-            return self->temporary_failure(id, outcome.reason);
-        }
+        self->passdb_done(id, verify, std::move(done));
       });
   if (!queued) {
     request.busy = false;
     temporary_failure(id, "server busy");
+  }
+}
+
+void AuthSession::passdb_done(uint32_t id, bool verify, std::optional<AuthOutcome> done) {
+  Request& request = requests_.at(id);
+  request.busy = false;
+  if (!done) return temporary_failure(id, "request not completed (internal error or stopping)");
+  AuthOutcome& outcome = *done;
+  switch (outcome.kind) {
+    case AuthOutcome::Kind::ok:
+      request.canonical_user = outcome.user;
+      if (verify) return succeed(id);
+      return advance(id, request.mechanism->credentials(outcome.stored));
+    case AuthOutcome::Kind::fail:
+      return fail(id, outcome.reason);
+    case AuthOutcome::Kind::temp:
+      return temporary_failure(id, outcome.reason);
   }
 }
 

@@ -61,8 +61,11 @@ class AuthSession : public std::enable_shared_from_this<AuthSession> {
   void on_auth(const ClientLine& line);
   void on_cont(const ClientLine& line);
   void advance(uint32_t id, MechStep step);
-  // Runs the passdb part of a step (verify_plain or lookup_credentials) on a worker.
+  // Runs the passdb part of a step (verify_plain or lookup_credentials): from the auth
+  // cache when it can answer, else on a worker.
   void run_passdb(uint32_t id, MechStep step);
+  // The passdb step's outcome (nullopt: the job never ran), from the cache or a worker.
+  void passdb_done(uint32_t id, bool verify, std::optional<AuthOutcome> done);
   // Checks auth_username_chars and applies auth_username_format; empty on refusal.
   std::string format_username(const Request& request, const std::string& raw, std::string* why);
   void succeed(uint32_t id);

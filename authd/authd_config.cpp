@@ -19,13 +19,15 @@ using std::chrono::milliseconds;
 // Dovecot's default auth_username_chars.
 constexpr const char* kDefaultUsernameChars =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567890.-_@";
-// What one verification-cache entry costs, to turn Dovecot's byte size into entries.
-constexpr size_t kCacheEntryBytes = 256;
+// What one auth cache entry costs (key, user, stored hash, digest, bookkeeping), to turn
+// Dovecot's byte size into entries.
+constexpr size_t kCacheEntryBytes = 512;
 
 const std::set<std::string, std::less<>> kKeys = {
     "auth_listen", "passdb", "auth_mechanisms",
     "disable_plaintext_auth", "auth_username_format", "auth_username_chars", "auth_failure_delay",
     "auth_penalty", "auth_penalty_max", "auth_request_timeout", "auth_cache_size", "auth_cache_ttl",
+    "auth_cache_negative_ttl",
     "auth_workers", "sql_connect_timeout", "sql_read_timeout", "sql_retry_interval", "hostname"};
 
 Result<std::shared_ptr<Passdb>> open_passdb(const ConfigFile& file, const SqlTimeouts& timeouts) {
@@ -69,11 +71,12 @@ Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& 
   auto penalty_max = file.get_duration("auth_penalty_max", milliseconds(8000));
   auto request_timeout = file.get_duration("auth_request_timeout", milliseconds(60000));
   auto cache_ttl = file.get_duration("auth_cache_ttl", milliseconds(3600000));
+  auto cache_negative_ttl = file.get_duration("auth_cache_negative_ttl", milliseconds(3600000));
   auto workers = file.get_int("auth_workers", 0, 0, 256);
   auto connect_timeout = file.get_duration("sql_connect_timeout", milliseconds(2000));
   auto read_timeout = file.get_duration("sql_read_timeout", milliseconds(3000));
   auto retry_interval = file.get_duration("sql_retry_interval", milliseconds(1000));
-  if (auto bad = first_error(plaintext, delay, penalty, penalty_max, request_timeout, cache_ttl, workers,
+  if (auto bad = first_error(plaintext, delay, penalty, penalty_max, request_timeout, cache_ttl, cache_negative_ttl, workers,
                              connect_timeout, read_timeout, retry_interval))
     return *bad;
 
@@ -87,14 +90,15 @@ Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& 
   if (config->penalty_max.count() >= 10000)
     return file.error("auth_penalty_max", "must stay under Postfix's 10 s auth timeout");
   config->request_timeout = *request_timeout;
-  config->cache_ttl = *cache_ttl;
+  config->cache.ttl = *cache_ttl;
+  config->cache.negative_ttl = *cache_negative_ttl;
   config->workers = static_cast<int>(*workers);
   config->hostname = file.get("hostname");
   if (config->hostname.empty()) config->hostname = default_hostname();
 
   auto cache_bytes = file.get_size("auth_cache_size", 0);
   if (!cache_bytes) return cache_bytes.error();
-  config->cache_entries = static_cast<size_t>(*cache_bytes / kCacheEntryBytes);
+  config->cache.entries = static_cast<size_t>(*cache_bytes / kCacheEntryBytes);
 
   config->username_format = std::string(trim(file.get("auth_username_format", "%Lu")));
   if (Status s = check_dovecot_template(config->username_format); !s)

@@ -4,6 +4,7 @@
 // args), so a config that loads is complete and a reload swaps all or nothing.
 #pragma once
 
+#include "authd/auth_cache.hpp"
 #include "authd/passdb.hpp"
 #include "common/daemon_config.hpp"
 #include "common/net.hpp"
@@ -29,8 +30,7 @@ struct AuthdConfig : DaemonSettings {
   bool penalty = true;
   std::chrono::milliseconds penalty_max{8000};
   std::chrono::milliseconds request_timeout{60000};
-  size_t cache_entries = 0;             // from auth_cache_size (bytes, as Dovecot) / entry size
-  std::chrono::milliseconds cache_ttl{3600000};
+  AuthCacheSettings cache;              // entries = auth_cache_size (bytes, as Dovecot) / entry size
   int workers = 0;                      // 0 = one per core
   std::string hostname;
 };

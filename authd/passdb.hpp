@@ -6,6 +6,7 @@
 // password wrong because the database is down.
 #pragma once
 
+#include "common/dovecot_template.hpp"
 #include "common/result.hpp"
 #include "common/sql.hpp"
 #include "common/worker_pool.hpp"
@@ -25,6 +26,16 @@ struct PassdbRequest {
   std::string lip;
 };
 
+// The request's Dovecot variables (%u %s %r %l and their derivatives).
+inline DovecotVars passdb_vars(const PassdbRequest& request) {
+  DovecotVars vars;
+  vars.user = request.user;
+  vars.service = request.service;
+  vars.rip = request.rip;
+  vars.lip = request.lip;
+  return vars;
+}
+
 struct PassdbLookup {
   enum class Status { found, not_found, temp_error };
   Status status = Status::not_found;
@@ -40,6 +51,9 @@ class Passdb {
  public:
   virtual ~Passdb() = default;
   virtual PassdbLookup lookup(const PassdbRequest& request, WorkerContext& worker) = 0;
+  // The auth cache key: equal for two requests exactly when every variable the lookup
+  // uses is equal (Dovecot's rule); empty = do not cache. Cheap; any thread.
+  virtual std::string cache_key(const PassdbRequest& request) const = 0;
   // "sql(/etc/dovecot/dovecot-sql.conf.ext: mysql(127.0.0.1/mailserver))", no secrets.
   virtual std::string describe() const = 0;
   // SQL endpoints this passdb uses (so workers can drop others after a reload).

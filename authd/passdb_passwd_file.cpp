@@ -28,11 +28,7 @@ class PasswdFilePassdb final : public Passdb {
       out.error = std::move(snap.error);
       return out;
     }
-    DovecotVars vars;
-    vars.user = request.user;
-    vars.service = request.service;
-    vars.rip = request.rip;
-    vars.lip = request.lip;
+    DovecotVars vars = passdb_vars(request);
     auto key = expand_dovecot_template(format_, vars);
     if (!key) return temp_error(std::move(out), "username_format: " + key.error().message);
     // Exact, case-sensitive match, as Dovecot's hash of the file; %Lu in the format lowercases.
@@ -69,6 +65,12 @@ class PasswdFilePassdb final : public Passdb {
       out.password.reset();
     }
     return out;
+  }
+
+  // The looked-up name, as Dovecot's passwd-file keys its cache on %u and the path.
+  std::string cache_key(const PassdbRequest& request) const override {
+    auto key = dovecot_template_key(format_, passdb_vars(request));
+    return key ? *key : std::string();
   }
 
   std::string describe() const override { return fmt::format("passwd-file({})", file_.path()); }

@@ -32,12 +32,7 @@ class SqlPassdb final : public Passdb {
     out.user = request.user;
     out.default_scheme = scheme_;
     sql::Connection& conn = worker.connection(endpoint_);
-    DovecotVars vars;
-    vars.user = request.user;
-    vars.service = request.service;
-    vars.rip = request.rip;
-    vars.lip = request.lip;
-    auto query = expand_dovecot_template(query_, vars, [&conn](std::string_view s) { return conn.escape(s); });
+    auto query = expand_dovecot_template(query_, passdb_vars(request), [&conn](std::string_view s) { return conn.escape(s); });
     if (!query) return temp_error(std::move(out), "password_query: " + query.error().message);
     if (log_enabled(LogLevel::debug)) log_debug("{}: query: {}", describe(), *query);
     auto rows = conn.query(*query);
@@ -55,6 +50,11 @@ class SqlPassdb final : public Passdb {
     if (rows->rows.size() > 1) return temp_error(std::move(out), "password query returned multiple matches");
     apply_row(rows->columns, rows->rows.front(), out);
     return out;
+  }
+
+  std::string cache_key(const PassdbRequest& request) const override {
+    auto key = dovecot_template_key(query_, passdb_vars(request));
+    return key ? *key : std::string();
   }
 
   std::string describe() const override { return fmt::format("sql({}: {})", conf_path_, endpoint_.describe()); }

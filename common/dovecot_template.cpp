@@ -2,6 +2,8 @@
 // Follows Dovecot 2.3 src/lib/var-expand.c and src/auth/auth-request-var-expand.c.
 #include "common/dovecot_template.hpp"
 
+#include "common/encoding.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -180,6 +182,14 @@ Result<std::string> expand_dovecot_template(std::string_view tmpl, const Dovecot
   out.reserve(tmpl.size() + vars.user.size() * 2);
   if (Status st = process(tmpl, &vars, &escape, &out); !st) return st.error();
   return out;
+}
+
+Result<std::string> dovecot_template_key(std::string_view tmpl, const DovecotVars& vars) {
+  // Each value as <hex>: no value can spill into the template's own text, so the template
+  // parses the key back one way only.
+  return expand_dovecot_template(tmpl, vars, [](std::string_view v) -> Result<std::string> {
+    return "<" + hex_encode(v) + ">";
+  });
 }
 
 Status check_dovecot_template(std::string_view tmpl) { return process(tmpl, nullptr, nullptr, nullptr); }

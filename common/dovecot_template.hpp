@@ -28,6 +28,9 @@ using TemplateEscaper = std::function<Result<std::string>(std::string_view)>;
 
 Result<std::string> expand_dovecot_template(std::string_view tmpl, const DovecotVars& vars,
                                             const TemplateEscaper& escape = nullptr);
+// A cache key for what tmpl would expand to: equal for two variable sets exactly when
+// every variable tmpl uses (after its modifiers) is equal. Never a query: values are hex.
+Result<std::string> dovecot_template_key(std::string_view tmpl, const DovecotVars& vars);
 // Checks the template once at load time.
 Status check_dovecot_template(std::string_view tmpl);
 

@@ -5,6 +5,7 @@
 #include "authd/password_scheme.hpp"
 #include "common/encoding.hpp"
 
+#include "tests/unit/authd/fake_passdb.hpp"
 #include "tests/unit/common/socketpair_connection.hpp"
 
 #include <catch2/catch.hpp>
@@ -26,41 +27,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-class FakePassdb : public Passdb {
- public:
-  std::map<std::string, std::string> users;  // name -> stored password
-  std::atomic<bool> down{false};
-  std::atomic<int> lookups{0};
-  std::mutex mutex;
-  std::vector<std::string> asked;
-
-  PassdbLookup lookup(const PassdbRequest& request, WorkerContext&) override {
-    ++lookups;
-    {
-      std::lock_guard lock(mutex);
-      asked.push_back(request.user);
-    }
-    PassdbLookup out;
-    out.default_scheme = "PLAIN";
-    if (down) {
-      out.status = PassdbLookup::Status::temp_error;
-      out.error = "database down";
-      return out;
-    }
-    auto it = users.find(request.user);
-    if (it == users.end()) return out;
-    out.status = PassdbLookup::Status::found;
-    out.user = request.user;
-    out.password = it->second;
-    return out;
-  }
-  std::string describe() const override { return "fake"; }
-};
-
 struct Harness {
   uv_loop_t loop{};
   int client = -1;
-  std::shared_ptr<FakePassdb> passdb = std::make_shared<FakePassdb>();
+  std::shared_ptr<auth_test::FakePassdb> passdb = std::make_shared<auth_test::FakePassdb>();
   std::shared_ptr<AuthdConfig> config = std::make_shared<AuthdConfig>();
   std::unique_ptr<WorkerPool> pool;
   std::unique_ptr<Penalty> penalty;
@@ -84,7 +54,7 @@ struct Harness {
     context.loop = &loop;
     context.config = config;
     context.pool = pool.get();
-    context.authenticator = std::make_shared<Authenticator>(0, std::chrono::milliseconds(1000));
+    context.authenticator = std::make_shared<Authenticator>(config->cache);
     context.penalty = penalty.get();
     context.spid = 4242;
     context.cookie = std::string(32, 'a');
@@ -350,4 +320,17 @@ TEST_CASE("session: SCRAM-SHA-256 runs to the end, server signature sent as CONT
   CHECK(h.received.find("OK\t1\t") == std::string::npos);  // not before the client's empty answer
   h.send("CONT\t1\t\n");
   REQUIRE(h.wait_for("OK\t1\tuser=alice@example.com\n"));
+}
+
+TEST_CASE("session: with auth_cache_size a repeated login is answered without the passdb", "[session]") {
+  Harness h([](AuthdConfig& c) { c.cache.entries = 100; });
+  h.handshake();
+  h.send("AUTH\t1\tPLAIN\tservice=smtp\tresp=" + plain("alice@example.com", "secret") + "\n");
+  REQUIRE(h.wait_for("OK\t1\tuser=alice@example.com\n"));
+  h.passdb->down = true;  // the cache answers; the passdb is not asked
+  h.send("AUTH\t2\tPLAIN\tservice=smtp\tresp=" + plain("alice@example.com", "secret") + "\n");
+  REQUIRE(h.wait_for("OK\t2\tuser=alice@example.com\n"));
+  h.send("AUTH\t3\tPLAIN\tservice=smtp\tresp=" + plain("nobody@example.com", "x") + "\n");
+  CHECK(h.wait_closed());  // an uncached user while the passdb is down: 454, not 535
+  CHECK(h.passdb->lookups == 2);
 }

@@ -127,3 +127,30 @@ TEST_CASE("unknown variables and bad syntax are errors, at load and at expansion
     CHECK(check_dovecot_template(good).ok());
   }
 }
+
+TEST_CASE("template key: differs exactly when a variable the template uses differs", "[template]") {
+  const char* query = "SELECT password FROM users WHERE email='%u' AND ip='%r'";
+  auto key = [&](const char* tmpl, DovecotVars v) {
+    auto r = dovecot_template_key(tmpl, v);
+    REQUIRE(r.ok());
+    return *r;
+  };
+  DovecotVars a = vars_for("alice@example.com");
+  DovecotVars other_ip = a, other_service = a, other_user = a;
+  other_ip.rip = "192.0.2.8";
+  other_service.service = "imap";
+  other_user.user = "bob@example.com";
+  CHECK(key(query, a) != key(query, other_ip));
+  CHECK(key(query, a) == key(query, other_service));  // %s unused
+  CHECK(key(query, a) != key(query, other_user));
+  // Modifiers apply first: %Lu keys "Alice" and "alice" alike.
+  DovecotVars upper = a;
+  upper.user = "Alice@example.com";
+  CHECK(key("%Lu", a) == key("%Lu", upper));
+  // Values never run into each other or the template's text, and never appear in clear.
+  DovecotVars ab = a, a_b = a;
+  ab.user = "ab@x";
+  a_b.user = "a@bx";
+  CHECK(key("%n%d", ab) != key("%n%d", a_b));
+  CHECK(key("%u", vars_for("x' OR 1=1")).find('\'') == std::string::npos);
+}
