@@ -297,11 +297,16 @@ void AuthSession::temporary_failure(uint32_t id, const std::string& reason) {
 }
 
 void AuthSession::log_result(const Request& request, const char* result, const std::string& reason) {
+  // As Dovecot: nothing per login by default (Postfix logs every SASL login itself);
+  // auth_verbose logs failures, log_level = debug everything.
+  bool success = result[0] == 'o';
+  LogLevel level = !success && request.config->auth_verbose ? LogLevel::info : LogLevel::debug;
+  if (!log_enabled(level)) return;
   const std::string& user =
       request.canonical_user.empty() ? request.passdb_request.user : request.canonical_user;
-  log_info("auth: user=<{}>, method={}, rip={}, result={}{}{}", printable(user), request.mechanism_name,
+  log_write(level, fmt::format("auth: user=<{}>, method={}, rip={}, result={}{}{}", printable(user), request.mechanism_name,
            request.passdb_request.rip.empty() ? "unknown" : request.passdb_request.rip, result,
-           reason.empty() ? "" : ", reason=", reason);
+           reason.empty() ? "" : ", reason=", reason));
 }
 
 void AuthSession::finish(uint32_t id) {

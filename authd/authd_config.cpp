@@ -25,7 +25,7 @@ constexpr size_t kCacheEntryBytes = 512;
 
 const std::set<std::string, std::less<>> kKeys = {
     "auth_listen", "passdb", "auth_mechanisms",
-    "disable_plaintext_auth", "auth_username_format", "auth_username_chars", "auth_failure_delay",
+    "disable_plaintext_auth", "auth_verbose", "auth_username_format", "auth_username_chars", "auth_failure_delay",
     "auth_penalty", "auth_penalty_max", "auth_request_timeout", "auth_cache_size", "auth_cache_ttl",
     "auth_cache_negative_ttl",
     "auth_workers", "sql_connect_timeout", "sql_read_timeout", "sql_retry_interval", "hostname"};
@@ -66,6 +66,7 @@ Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& 
   if (Status s = read_daemon_settings(file, 0660, config.get()); !s) return s.error();
 
   auto plaintext = file.get_bool("disable_plaintext_auth", false);
+  auto verbose = file.get_bool("auth_verbose", false);
   auto delay = file.get_duration("auth_failure_delay", milliseconds(2000));
   auto penalty = file.get_bool("auth_penalty", true);
   auto penalty_max = file.get_duration("auth_penalty_max", milliseconds(8000));
@@ -76,11 +77,12 @@ Result<std::shared_ptr<const AuthdConfig>> load_authd_config(const std::string& 
   auto connect_timeout = file.get_duration("sql_connect_timeout", milliseconds(2000));
   auto read_timeout = file.get_duration("sql_read_timeout", milliseconds(3000));
   auto retry_interval = file.get_duration("sql_retry_interval", milliseconds(1000));
-  if (auto bad = first_error(plaintext, delay, penalty, penalty_max, request_timeout, cache_ttl, cache_negative_ttl, workers,
+  if (auto bad = first_error(plaintext, verbose, delay, penalty, penalty_max, request_timeout, cache_ttl, cache_negative_ttl, workers,
                              connect_timeout, read_timeout, retry_interval))
     return *bad;
 
   config->disable_plaintext_auth = *plaintext;
+  config->auth_verbose = *verbose;
   config->failure_delay = *delay;
   config->penalty = *penalty;
   config->penalty_max = *penalty_max;

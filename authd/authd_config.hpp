@@ -24,6 +24,7 @@ struct AuthdConfig : DaemonSettings {
   std::string passdb_text;              // the `passdb` line, for logs
   std::vector<std::string> mechanisms;  // upper case, in advertised order
   bool disable_plaintext_auth = false;
+  bool auth_verbose = false;            // log failed logins (at info)
   std::string username_format = "%Lu";
   std::string username_chars;           // empty = any
   std::chrono::milliseconds failure_delay{2000};

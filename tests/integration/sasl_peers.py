@@ -115,6 +115,7 @@ AUTHD_DEFAULTS = {
     "auth_username_format": "%Lu",
     "auth_failure_delay": "0",
     "auth_penalty": "no",
+    "auth_verbose": "yes",
     "auth_request_timeout": "60s",
     "auth_cache_size": "0",
     "auth_cache_ttl": "1h",
