@@ -1,23 +1,34 @@
 #!/usr/bin/env python3
 """lmtp_bench.py - LMTP deliveries/s into Maildir through lmtpd and through Dovecot's LMTP,
-in one run, on the same disk, with the disk's own fsync ceiling beside them.
+in one run, on the same disk, beside two limits: the disk's fsync ceiling and the
+protocol-only ceiling of Postfix's smtp-sink.
 
 Both agents: seed [001]-style layout (static userdb uid=nobody, mail_location
 maildir:ROOT/%d/%n, each agent its own ROOT), recipients checked in one passwd-file
-(user@example.com, 1user..20user@example.com: smtp-source -r N sends Nuser..2user, user); Dovecot
-with mail_fsync = always (lmtpd always fsyncs file and new/), its default process model.
-Load: `smtp-source -L -d -s SESSIONS -l SIZE -m MESSAGES [-r 20]` on the unix socket,
-1 recipient and 20 recipients per message; --deliveries per point (messages x
-recipients), --runs runs per point alternating the agents, best run reported. A point is
-valid only if every delivery landed (files counted in new/ and cur/).
-Ceiling: bench_fsync_ceiling (tmp -> write -> fsync -> rename -> fsync new/) with 1, 4 and 8
-threads in the same workspace, best of --runs. Bounded: no new run starts after --budget seconds, and
-each smtp-source run is killed after --point-timeout. Not a ctest test.
+(user@D, 1user..20user@D: smtp-source -r N sends Nuser..2user, user) with one domain D per
+case and run, so every run delivers into new, empty maildirs (Dovecot slows down as a
+maildir grows; removing mail between runs instead slowed the next run on ext4 with discard);
+Dovecot with mail_fsync = always (lmtpd always fsyncs file and new/), its default process model.
+Load per case: `smtp-source -L [-d] -s SESSIONS -l SIZE -m MESSAGES [-r N]` on the unix socket;
+cases (--cases) are recipients per message and connection mode: `new` opens a connection
+per message (no -d), `reuse` sends every message of a session over one connection (-d).
+Each run sends --deliveries recipient-deliveries (messages x recipients); a run is valid
+only if every delivery landed (files counted in the run's domain, in new/ and cur/).
+Limits, in the same run: bench_fsync_ceiling (tmp -> write -> fsync -> rename -> fsync new/)
+with --ceiling-threads threads; `smtp-sink -L` (accepts and discards, writes nothing to
+disk) loaded by the same smtp-source command per case, with --sink-deliveries per run
+(it is fast, so a longer run keeps its timing out of the noise).
+Every point runs --runs times, interleaved (run 1 of everything, then run 2, ...), and is
+reported as median with min-max; each point starts after a sync(2). Bounded: no new run
+starts after --budget seconds, and each smtp-source run is killed after --point-timeout.
+Not a ctest test.
 """
 
 import argparse
 import datetime
 import os
+import re
+import statistics
 import subprocess
 import sys
 import time
@@ -31,17 +42,65 @@ import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
 from bench_common import machine, version, count_landed  # noqa: E402
 
+# Issue 6's targets, by recipients per message: (lmtpd at least this many times Dovecot,
+# lmtpd at least this share of the 8-thread fsync ceiling, or None).
+TARGETS = {1: (2.5, 0.90), 20: (4.0, None)}
+NAMES = {"lmtpd": "lmtpd", "dovecot": "Dovecot", "smtp-sink": "smtp-sink -L"}
 
-def smtp_source(socket_path, messages, rcpts, sessions, size, timeout):
-    argv = [peers.require_program("smtp-source", "postfix"), "-L", "-d", "-s", str(sessions),
-            "-l", str(size), "-m", str(messages), "-f", "bench@remote.invalid",
-            "-t", "user@example.com"]
-    if rcpts > 1:
-        argv += ["-r", str(rcpts)]
+
+class Case:
+    """Recipients per message and whether a session reuses its connection (-d)."""
+
+    def __init__(self, text):
+        rcpts, _, mode = text.partition(":")
+        if mode not in ("new", "reuse") or not rcpts.isdigit() or int(rcpts) < 1:
+            raise SystemExit(f"lmtp_bench.py: bad case {text!r} (RCPTS:new or RCPTS:reuse)")
+        self.rcpts, self.reuse = int(rcpts), mode == "reuse"
+
+    def __str__(self):
+        conn = "connection reuse (-d)" if self.reuse else "new connection per msg"
+        return f"{self.rcpts} rcpt{'s' if self.rcpts > 1 else ''}, {conn}"
+
+    def source_args(self, sessions, size, messages):
+        return (["-L"] + (["-d"] if self.reuse else []) +
+                ["-s", str(sessions), "-l", str(size), "-m", str(messages)] +
+                (["-r", str(self.rcpts)] if self.rcpts > 1 else []))
+
+
+def smtp_source(socket_path, args, domain, timeout):
+    """Runs smtp-source ARGS to user@DOMAIN on the unix socket -> (seconds, rc, output)."""
+    argv = ([peers.require_program("smtp-source", "postfix")] + args +
+            ["-f", "bench@remote.invalid", "-t", f"user@{domain}", f"unix:{socket_path}"])
     start = time.monotonic()
-    p = subprocess.run(argv + [f"unix:{socket_path}"], capture_output=True, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return timeout, -1, "timed out"
     return time.monotonic() - start, p.returncode, (p.stdout + p.stderr).strip()
+
+
+class Sink(peers.DaemonHandle):
+    """`smtp-sink -L -c -u nobody unix:SOCKET 256`: answers LMTP (one reply per recipient
+    after the dot) and discards the mail. -c writes running counters to its log, from
+    which messages() reads how many messages it accepted."""
+    kind = "smtp-sink"
+
+    def __init__(self, ws):
+        self.name, self.proc = "sink", None
+        self.binary = peers.require_program("smtp-sink", "postfix")
+        self.socket = ws.file("sink.sock")
+        self.log_path = ws.file("sink.log")
+
+    def start(self, timeout=10):
+        self.proc = peers.start_daemon([self.binary, "-L", "-c", "-u", lp.MAIL_USER,
+                                        f"unix:{self.socket}", "256"], self.log_path)
+        peers.wait_until(lambda: peers.can_connect(self.socket), timeout, what="smtp-sink socket")
+        return self
+
+    def messages(self):
+        counts = re.findall(r"mesg=(\d+)", self.log())
+        return int(counts[-1]) if counts else 0
 
 
 def ceiling(binary, directory, threads, count):
@@ -53,39 +112,107 @@ def ceiling(binary, directory, threads, count):
 
 
 def filesystem(path):
+    """'/dev/vda ext4', plus '(no journal)' for an ext4 without one: there every fsync is
+    its own synchronous write and cache flush, with no group commit to share it."""
     out = subprocess.run(["df", "-T", path], capture_output=True, text=True).stdout.splitlines()
-    return " ".join(out[-1].split()[:2]) if len(out) > 1 else "unknown"
+    if len(out) < 2:
+        return "unknown"
+    dev, kind = out[-1].split()[:2]
+    try:
+        with open(f"/sys/fs/ext4/{os.path.basename(dev)}/journal_task") as f:
+            if f.read().strip() == "<none>":
+                kind += " (no journal)"
+    except OSError:
+        pass
+    return f"{dev} {kind}"
+
+
+def stat(rates):
+    """(median, min, max, n) of a list of rates, or None."""
+    return (statistics.median(rates), min(rates), max(rates), len(rates)) if rates else None
+
+
+def row(case, who, s, runs, files, ratios=("", "", "")):
+    """One table row: median, min - max, valid runs, files, then lmtpd's ratio cells."""
+    value, spread, n = ((f"{s[0]:,.0f}", f"{s[1]:,.0f} - {s[2]:,.0f}", s[3]) if s
+                        else ("(no valid run)", "", 0))
+    return f"| {case} | {who} | {value} | {spread} | {n}/{runs} | {files} | {' | '.join(ratios)} |"
+
+
+def share(a, b, fmt="{:.0%}"):
+    return fmt.format(a[0] / b[0]) if a and b else "–"
+
+
+def verdicts(cases, stats, ceil8):
+    """One line per target: met / missed with the figure."""
+    out = []
+    for case in cases:
+        if case.rcpts not in TARGETS:
+            continue
+        times, of_ceiling = TARGETS[case.rcpts]
+        ours, ref = stats.get(("lmtpd", str(case))), stats.get(("dovecot", str(case)))
+        if ours and ref:
+            r = ours[0] / ref[0]
+            out.append(f"{case}: lmtpd / Dovecot >= {times}x: "
+                       f"{'met' if r >= times else 'MISSED'} ({r:.2f}x)")
+        else:
+            out.append(f"{case}: lmtpd / Dovecot >= {times}x: not measured")
+        if of_ceiling is not None:
+            if ours and ceil8:
+                r = ours[0] / ceil8[0]
+                out.append(f"{case}: lmtpd >= {of_ceiling:.0%} of the 8-thread fsync ceiling: "
+                           f"{'met' if r >= of_ceiling else 'MISSED'} ({r:.0%})")
+            else:
+                out.append(f"{case}: lmtpd >= {of_ceiling:.0%} of the 8-thread fsync ceiling: "
+                           "not measured")
+    return out
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lmtpd", required=True)
     ap.add_argument("--ceiling", required=True, help="bench_fsync_ceiling binary")
-    ap.add_argument("--deliveries", type=int, default=4000, help="per run (messages x recipients)")
+    ap.add_argument("--deliveries", type=int, default=4000,
+                    help="per agent run and per fsync-ceiling run (messages x recipients)")
+    ap.add_argument("--sink-deliveries", type=int, default=16000, help="per smtp-sink run")
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--recipients", default="1,20")
-    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--cases", default="1:new,1:reuse,20:reuse",
+                    help="RCPTS:new|reuse, comma-separated (new: no -d; reuse: -d)")
+    ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lmtp-workers", default="4", help="lmtpd lmtp_workers")
     ap.add_argument("--ceiling-threads", default="1,4,8")
     ap.add_argument("--budget", type=float, default=300)
-    ap.add_argument("--point-timeout", type=float, default=180)
-    ap.add_argument("--agents", default="dovecot,lmtpd")
+    ap.add_argument("--point-timeout", type=float, default=120)
+    ap.add_argument("--agents", default="dovecot,lmtpd,smtp-sink")
     ap.add_argument("--results", default=os.path.join(HERE, "lmtp_results.md"))
     args = ap.parse_args()
     os.environ["POSTERN_LMTPD"] = os.path.abspath(args.lmtpd)
-    recipients = [int(r) for r in args.recipients.split(",")]
+    cases = [Case(c) for c in args.cases.split(",")]
     names = args.agents.split(",")
+    threads_list = [int(t) for t in args.ceiling_threads.split(",") if t]
     begun = time.monotonic()
 
     peers.install_signal_handlers()
     ws = peers.Workspace("lmtp-bench")
-    stops, rows, ceilings = [], [], {}
+    stops = []
+    rates = {}      # (who, str(case)) or ("ceiling", threads) -> [valid rates]
+    landed = {}     # (who, str(case)) -> [landed, expected] over every run
+    invalid = []
+    planned = done = 0
     try:
+        # One domain per case and run (and one to warm up), 21 users in each.
+        domains = ["warm.example.com"] + [f"c{c}r{r}.example.com" for c in range(len(cases))
+                                          for r in range(args.runs)]
         users = sp.write_file(ws.file("users.db"), "".join(
-            f"{p}user@example.com:{{PLAIN}}pw\n" for p in [""] + [str(i) for i in range(1, 21)]))
+            f"{p}user@{d}:{{PLAIN}}pw\n" for d in domains for p in [""] + [str(i) for i in range(1, 21)]))
         agents = {}
         for name in names:
+            if name == "smtp-sink":
+                agent = Sink(ws)
+                stops.append(agent.stop)
+                agents[name] = (agent.start(), None)
+                continue
             root = lp.mail_root(ws, f"mail-{name}")
             setup = lp.MailSetup(name, root, ("passwd-file", f"scheme=PLAIN {users}"),
                                  f"uid={lp.MAIL_USER} gid={lp.MAIL_GROUP} home={root}/%d/%n",
@@ -98,36 +225,53 @@ def main():
             stops.append(agent.stop)
             agent.start()
             agents[name] = (agent, root)
-            # Warm up: first deliveries create the maildirs (and Dovecot's processes).
-            smtp_source(agent.socket, 20, 20, 1, args.size, 60)
+            # Warm up, untimed: Dovecot forks its lmtp processes, lmtpd starts its workers.
+            smtp_source(agent.socket, Case("1:reuse").source_args(args.sessions, args.size, 800),
+                        domains[0], 60)
 
-        plan = [(r, name, run) for r in recipients for run in range(args.runs) for name in names]
-        for r, name, run in plan:
-            if time.monotonic() - begun > args.budget:
-                print(f"budget of {args.budget}s reached; {len(rows)} of {len(plan)} runs done",
-                      file=sys.stderr)
-                break
-            agent, root = agents[name]
-            messages = max(1, args.deliveries // r)
-            before = count_landed(root)
-            try:
-                secs, rc, out = smtp_source(agent.socket, messages, r, args.sessions, args.size,
-                                            args.point_timeout)
-            except subprocess.TimeoutExpired:
-                secs, rc, out = args.point_timeout, -1, "timed out"
-            landed = count_landed(root) - before
-            ok = rc == 0 and landed == messages * r
-            rows.append((name, r, run, messages, landed, secs, ok, out[-300:]))
-            print(f"{name:8} rcpt={r:<2} run {run + 1}: {messages} msgs, {landed} landed in "
-                  f"{secs:6.2f}s = {landed / secs:8.1f} deliveries/s "
-                  f"({messages / secs:7.1f} msgs/s){'' if ok else '  INVALID: ' + out[-200:]}",
-                  flush=True)
-        for threads in (int(t) for t in args.ceiling_threads.split(",")):
-            d = ws.mkdir(f"ceiling-{threads}")
-            runs = [ceiling(args.ceiling, d, threads, args.deliveries) for _ in range(args.runs)]
-            ceilings[threads] = max(runs, key=lambda c: c["deliveries_per_s"])
-            print(f"fsync ceiling, {threads} thread(s): "
-                  f"{ceilings[threads]['deliveries_per_s']:.1f} deliveries/s")
+        planned = args.runs * (len(threads_list) + len(cases) * len(names))
+        for run in range(args.runs):
+            # Alternate who goes first, so neither always follows the other's fsync backlog.
+            order = names if run % 2 == 0 else names[::-1]
+            points = [("ceiling", t, None) for t in threads_list] + \
+                     [(who, case, f"c{c}r{run}.example.com") for c, case in enumerate(cases)
+                      for who in order]
+            for who, what, domain in points:
+                if time.monotonic() - begun > args.budget:
+                    break
+                done += 1
+                os.sync()  # the last point's dirty pages are not this point's to write
+                if who == "ceiling":
+                    c = ceiling(args.ceiling, ws.mkdir(f"ceiling-{what}"), what, args.deliveries)
+                    rates.setdefault((who, what), []).append(c["deliveries_per_s"])
+                    print(f"run {run + 1}: fsync ceiling, {what} thread(s): "
+                          f"{c['deliveries_per_s']:8.1f} deliveries/s", flush=True)
+                    continue
+                agent, root = agents[who]
+                total = args.sink_deliveries if who == "smtp-sink" else args.deliveries
+                messages = max(1, total // what.rcpts)
+                mail = None if root is None else os.path.join(root, domain)
+                before = agent.messages() if mail is None else count_landed(mail)
+                secs, rc, out = smtp_source(
+                    agent.socket, what.source_args(args.sessions, args.size, messages), domain,
+                    args.point_timeout)
+                after = agent.messages() if mail is None else count_landed(mail)
+                got = (after - before) * (what.rcpts if root is None else 1)
+                expected = messages * what.rcpts
+                ok = rc == 0 and got == expected
+                tally = landed.setdefault((who, str(what)), [0, 0])
+                tally[0] += got
+                tally[1] += expected
+                if ok:
+                    rates.setdefault((who, str(what)), []).append(got / secs)
+                else:
+                    invalid.append(f"{who} {what} run {run + 1}: {got}/{expected} rc {rc}: {out[-200:]}")
+                print(f"run {run + 1}: {who:9} {str(what):38} {messages:5} msgs, {got:5} "
+                      f"{'accepted' if root is None else 'landed'} in {secs:6.2f}s = "
+                      f"{got / secs:8.1f} deliveries/s{'' if ok else '  INVALID'}", flush=True)
+        if done < planned:
+            print(f"budget of {args.budget:g}s reached; {done} of {planned} runs done",
+                  file=sys.stderr)
     finally:
         for stop in reversed(stops):
             try:
@@ -136,54 +280,70 @@ def main():
                 print(f"teardown: {e}", file=sys.stderr)
         ws.remove()
 
-    best = {}
-    for name, r, run, messages, landed, secs, ok, _ in rows:
-        if ok and landed / secs > best.get((name, r), (0,))[0]:
-            best[(name, r)] = (landed / secs, messages / secs, secs, landed)
-    lines = ["| recipients/msg | agent | deliveries/s | messages/s | landed | seconds | lmtpd / Dovecot |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
-    for r in recipients:
-        for name in names:
-            if (name, r) not in best:
-                lines.append(f"| {r} | {name} | (no valid run) | | | | |")
-                continue
-            rate, mrate, secs, landed = best[(name, r)]
-            ref = best.get(("dovecot", r))
-            ratio = f"{rate / ref[0]:.2f}x" if name == "lmtpd" and ref else ""
-            lines.append(f"| {r} | {name} | {rate:,.0f} | {mrate:,.0f} | {landed} | {secs:.2f} "
-                         f"| {ratio} |")
-    for threads, c in ceilings.items():
-        lines.append(f"| - | fsync ceiling, {threads} thread(s) | {c['deliveries_per_s']:,.0f} | "
-                     f"| {c['deliveries']:.0f} | {c['seconds']:.2f} | |")
-    invalid = [r for r in rows if not r[6]]
+    stats = {k: stat(v) for k, v in rates.items()}
+    ceil8 = stats.get(("ceiling", 8))
+    lines = ["| case | agent | deliveries/s (median) | min - max | valid runs | files landed / sent "
+             "| lmtpd / Dovecot | lmtpd of smtp-sink | lmtpd of fsync ceiling, 8 threads |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for case in cases:
+        ours, ref, sink = (stats.get((w, str(case))) for w in ("lmtpd", "dovecot", "smtp-sink"))
+        for who in names:
+            got, sent = landed.get((who, str(case)), (0, 0))
+            files = f"{got}/{sent}" + (" accepted" if who == "smtp-sink" else "")
+            ratios = ((share(ours, ref, "{:.2f}x"), share(ours, sink), share(ours, ceil8))
+                      if who == "lmtpd" else ("", "", ""))
+            lines.append(row(case, NAMES.get(who, who), stats.get((who, str(case))), args.runs,
+                             files, ratios))
+    for t in threads_list:
+        lines.append(row("-", f"fsync ceiling, {t} thread{'s' if t > 1 else ''}",
+                         stats.get(("ceiling", t)), args.runs, ""))
     table_md = "\n".join(lines)
-    print("\n" + table_md)
+    verdict_md = "\n".join(f"- {v}" for v in verdicts(cases, stats, ceil8))
+    print(f"\n{table_md}\n\nTargets:\n{verdict_md}")
     if invalid:
         print(f"\n{len(invalid)} invalid run(s) (not every delivery landed):", file=sys.stderr)
-        for name, r, run, messages, landed, secs, ok, out in invalid:
-            print(f"  {name} rcpt={r} run {run + 1}: {landed}/{messages * r}: {out}", file=sys.stderr)
+        for line in invalid:
+            print(f"  {line}", file=sys.stderr)
 
+    commands = "\n".join(
+        f"  - {c}: `smtp-source {' '.join(c.source_args(args.sessions, args.size, args.deliveries // c.rcpts))}"
+        " -f bench@remote.invalid -t user@D unix:SOCKET`" for c in cases)
     rev = version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
     report = f"""# LMTP benchmark results
 
 Written by `tests/bench/lmtp_bench.py` on {datetime.datetime.now().astimezone().isoformat(timespec="seconds")}.
 
 - Machine: {machine()}; mail on {filesystem("/tmp")}
-- Peers: Dovecot {version(["dovecot", "--version"])} (`mail_fsync = always`), smtp-source from Postfix {version(["postconf", "-d", "-h", "mail_version"])}
+- Peers: Dovecot {version(["dovecot", "--version"])} (`mail_fsync = always`), smtp-source and smtp-sink from Postfix {version(["postconf", "-d", "-h", "mail_version"])}
 - postern: git {rev} (plus uncommitted changes, if any), lmtpd `{os.path.relpath(os.path.abspath(args.lmtpd), ROOT)}`, `lmtp_workers = {args.lmtp_workers}`
-- Load: `smtp-source -L -d -s {args.sessions} -l {args.size}` on the unix socket, {args.deliveries} deliveries
-  per run, best of {args.runs} runs; users in one passwd-file, static userdb uid=nobody,
-  `maildir:ROOT/%d/%n`. A delivery is one file in new/ per recipient (counted).
-- Ceiling: `bench_fsync_ceiling` (tmp -> write {args.size} B -> fsync -> rename -> fsync new/), one maildir, best of {args.runs}.
-Reproduce: `tests/bench/run-lmtp` (options: `tests/bench/run-lmtp --help`).
+- Load, per case, {args.deliveries} recipient-deliveries per run on the agent's unix socket:
+{commands}
+- Users in one passwd-file, static userdb uid=nobody, `maildir:ROOT/%d/%n`; each case and run
+  has its own domain (user@D, 1user..20user@D), so every run delivers into new, empty maildirs.
+  A delivery is one file in new/ per recipient, counted after every run; a run where one is
+  missing is invalid and left out ({len(invalid)} invalid). Every point starts after a `sync`.
+- Limits: `bench_fsync_ceiling -j THREADS -n {args.deliveries}` (tmp -> write {args.size} B -> fsync ->
+  rename -> fsync new/, one maildir); `smtp-sink -L -c -u nobody unix:SOCKET 256` (accepts
+  and discards: no disk) under the same smtp-source command with -m for {args.sink_deliveries} deliveries.
+- Each row: median and min - max of its valid runs ({args.runs} planned); the points run
+  interleaved (run 1 of every row, then run 2, ...). Ratios are of medians.
+Reproduce: `tests/bench/run lmtp` (options: `tests/bench/run lmtp --help`).
 
 {table_md}
 
+Targets (issue 6):
+{verdict_md}
+
 With several recipients both agents write and fsync a message once and hard-link it into
 every other recipient's new/ (Dovecot: `maildir_copy_with_hardlinks = yes`), fsyncing each
-new/; so deliveries/s with 20 recipients can pass the ceiling rows, which fsync one file
-and one directory per delivery. smtp-source runs on the same machine and takes CPU from
-the agents.
+new/; so deliveries/s with 20 recipients can pass the fsync ceiling, which fsyncs one file
+and one directory per delivery. The 20-recipient case reuses connections (-d), as Postfix's
+lmtp client does under load. smtp-source (and smtp-sink) run on the same machine and take
+CPU from the agents; the new-connection case costs smtp-source a connect, LHLO and QUIT per
+message, which is also what caps smtp-sink there. On ext4 without a journal, creating a file
+skips every inode of its group freed in the last minute or more (ext4's recently_deleted()), so
+file creation right after mass deletions, by anything on the machine, costs CPU: the bench
+removes no mail until it ends, and the first runs may still pay for earlier deletions.
 """
     with open(args.results, "w") as f:
         f.write(report)
