@@ -1,6 +1,7 @@
 // sql_backends.hpp - private to common/sql_*.cpp (and their tests): the per-driver
 // constructors behind sql::make_connection(), the host labels shared by describe() and
-// the MariaDB logs, and the MariaDB host order.
+// the MariaDB logs, the MariaDB host order, and what the loop's non-blocking MariaDB
+// connection (sql_async.hpp) shares with the blocking one.
 #pragma once
 
 #include "common/sql.hpp"
@@ -9,6 +10,9 @@
 #include <random>
 #include <string>
 #include <vector>
+
+struct st_mysql;      // MYSQL
+struct st_mysql_res;  // MYSQL_RES
 
 namespace postern::sql {
 
@@ -28,5 +32,22 @@ bool is_unix_socket_host(const HostSpec& host);
 // The order a MariaDB Connection tries hosts in, as mysql_table(5): unix-domain sockets
 // before TCP, shuffled with rng within each group. Returns positions in hosts.
 std::vector<size_t> connect_order(const std::vector<HostSpec>& hosts, std::mt19937& rng);
+
+// A MariaDB handle connected the way a Connection connects (host order, failover, the
+// process-wide host health record, the same options and log lines), with the
+// non-blocking API enabled. Blocking: call it on a worker. The caller owns mysql and
+// closes it with mysql_close(); where is "mysql(host/dbname)" for messages.
+struct MariaDbHandle {
+  st_mysql* mysql = nullptr;
+  std::string where;
+};
+Result<MariaDbHandle> connect_mariadb_nonblocking(const Endpoint& endpoint);
+
+// Per-thread connector setup; every thread calls it before it touches a handle.
+void mariadb_prepare_thread();
+// Whether a connector error code means the connection itself is unusable.
+bool mariadb_connection_broken(unsigned code);
+// Appends res's column names and rows to rows (NULL as nullopt).
+void mariadb_read_rows(st_mysql_res* res, Rows& rows);
 
 }  // namespace postern::sql

@@ -2,6 +2,7 @@
 // parsing, and make_connection() choosing the backend by driver.
 #include "common/sql.hpp"
 
+#include "common/encoding.hpp"
 #include "common/sql_backends.hpp"
 #include "common/strings.hpp"
 
@@ -12,6 +13,7 @@
 #include <array>
 #include <random>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace postern::sql {
 namespace {
@@ -36,7 +38,7 @@ const std::array<unsigned char, 16>& key_salt() {
   return salt;
 }
 
-std::string password_digest(const std::string& password) {
+std::string compute_password_digest(const std::string& password) {
   std::string input(reinterpret_cast<const char*>(key_salt().data()), key_salt().size());
   input += password;
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -45,14 +47,29 @@ std::string password_digest(const std::string& password) {
     // Without a digest the key must still never equal another password's key.
     throw std::runtime_error("EVP_Digest(sha256) failed");
   }
-  std::string hex;
-  for (unsigned int i = 0; i < len; ++i) hex += fmt::format("{:02x}", md[i]);
-  return hex;
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
+// key() runs for every query (a worker finds its connection by it), and the digest was
+// most of a lookup's own CPU time; a config names few passwords, so each thread keeps
+// the digests it has made. Bounded, in case reloads keep changing passwords.
+const std::string& password_digest(const std::string& password) {
+  constexpr size_t kMaxRemembered = 16;
+  thread_local std::unordered_map<std::string, std::string> digests;
+  auto it = digests.find(password);
+  if (it != digests.end()) return it->second;
+  if (digests.size() >= kMaxRemembered) digests.clear();
+  return digests.emplace(password, compute_password_digest(password)).first->second;
 }
 
 // Length-prefixed so that no choice of field contents can make two endpoints collide.
 void add_field(std::string& key, std::string_view name, std::string_view value) {
-  key += fmt::format("{}={}:{};", name, value.size(), value);
+  key += name;
+  key += '=';
+  key += std::to_string(value.size());
+  key += ':';
+  key += value;
+  key += ';';
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // sql_mariadb.cpp - the MariaDB Connector/C sql::Connection (see sql.hpp): one live
 // connection at a time, failover over the endpoint's hosts (unix sockets first, random
 // order within each group), skipping hosts the process-wide record (sql_host_health.hpp)
-// says are down.
+// says are down. It also makes the connected handles the loop's non-blocking
+// connection (sql_async_mariadb.cpp) starts from, and shares its error and row helpers.
 #include "common/log.hpp"
 #include "common/sql_backends.hpp"
 #include "common/sql_host_health.hpp"
@@ -50,27 +51,6 @@ unsigned timeout_seconds(std::chrono::milliseconds ms) {
   return static_cast<unsigned>(std::clamp<long long>(s, 1, UINT_MAX));
 }
 
-// Errors that mean the connection itself is unusable, as opposed to a bad statement.
-bool connection_broken(unsigned code) {
-  switch (code) {
-    case CR_SOCKET_CREATE_ERROR:
-    case CR_CONNECTION_ERROR:
-    case CR_CONN_HOST_ERROR:
-    case CR_IPSOCK_ERROR:
-    case CR_SERVER_GONE_ERROR:
-    case CR_SERVER_LOST:
-    case CR_COMMANDS_OUT_OF_SYNC:
-    case CR_SERVER_LOST_EXTENDED:
-    case CR_ERR_NET_READ:
-    case CR_ERR_NET_WRITE:
-    case ER_SERVER_SHUTDOWN:
-    case ER_CONNECTION_KILLED:
-      return true;
-    default:
-      return false;
-  }
-}
-
 struct HostState {
   std::string label;  // "127.0.0.1:3306"
   HostSpec spec;
@@ -87,7 +67,9 @@ struct Attempt {
 
 class MariaDbConnection final : public Connection {
  public:
-  explicit MariaDbConnection(const Endpoint& endpoint) : ep_(endpoint), describe_(endpoint.describe()) {
+  // nonblocking: the handles it makes can also be driven by the non-blocking API.
+  explicit MariaDbConnection(const Endpoint& endpoint, bool nonblocking = false)
+      : ep_(endpoint), describe_(endpoint.describe()), nonblocking_(nonblocking) {
     std::vector<HostSpec> specs;
     for (const auto& text : effective_hosts(endpoint)) {
       // An entry that does not parse is left out; with none left, every call fails.
@@ -161,24 +143,24 @@ class MariaDbConnection final : public Connection {
     bool broken = false;
     if (mysql_set_server_option(m, MYSQL_OPTION_MULTI_STATEMENTS_ON) != 0) {
       error = mysql_error(m);
-      broken = connection_broken(mysql_errno(m));
+      broken = mariadb_connection_broken(mysql_errno(m));
     } else {
       if (mysql_real_query(m, script.data(), script.size()) != 0) {
         error = mysql_error(m);
-        broken = connection_broken(mysql_errno(m));
+        broken = mariadb_connection_broken(mysql_errno(m));
       } else {
         for (;;) {
           ResultPtr discard(mysql_store_result(m));
           if (!discard && mysql_field_count(m) != 0) {
             error = mysql_error(m);
-            broken = connection_broken(mysql_errno(m));
+            broken = mariadb_connection_broken(mysql_errno(m));
             break;
           }
           int rc = mysql_next_result(m);
           if (rc < 0) break;
           if (rc > 0) {
             error = mysql_error(m);
-            broken = connection_broken(mysql_errno(m));
+            broken = mariadb_connection_broken(mysql_errno(m));
             break;
           }
         }
@@ -192,6 +174,14 @@ class MariaDbConnection final : public Connection {
     if (broken) mysql_.reset();  // no retry: part of the script may have run
     if (!error.empty()) return Error{fmt::format("{}: script failed: {}", where, error)};
     return Status::Ok();
+  }
+
+  // Connects if needed and gives the live handle away, leaving this Connection unconnected.
+  Result<MariaDbHandle> release() {
+    prepare_thread();
+    if (auto st = ensure_connected(); !st) return st.error();
+    MariaDbHandle handle{mysql_.release(), host_desc(current_)};
+    return handle;
   }
 
  private:
@@ -282,6 +272,10 @@ class MariaDbConnection final : public Connection {
     mysql_options(m.get(), MYSQL_OPT_WRITE_TIMEOUT, &io_s);
     mysql_options(m.get(), MYSQL_OPT_RECONNECT, &reconnect);
     mysql_options(m.get(), MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (nonblocking_ && mysql_options(m.get(), MYSQL_OPT_NONBLOCK, nullptr) != 0) {
+      *error = "cannot enable the non-blocking API";
+      return nullptr;
+    }
     const char* host = spec.host.c_str();
     const char* socket = nullptr;
     unsigned port = spec.port;
@@ -307,7 +301,7 @@ class MariaDbConnection final : public Connection {
     auto failed = [&] {
       a.error = mysql_error(m);
       a.code = mysql_errno(m);
-      a.broken = connection_broken(a.code);
+      a.broken = mariadb_connection_broken(a.code);
       return std::move(a);
     };
     if (mysql_real_query(m, statement.data(), statement.size()) != 0) return failed();
@@ -321,7 +315,7 @@ class MariaDbConnection final : public Connection {
         if (mysql_field_count(m) != 0) return failed();  // a result set was due but not read
       } else if (!rows.has_result_set) {
         rows.has_result_set = true;
-        read_rows(res.get(), rows);
+        mariadb_read_rows(res.get(), rows);
       }
       if (!mysql_more_results(m)) break;
       int rc = mysql_next_result(m);
@@ -332,29 +326,57 @@ class MariaDbConnection final : public Connection {
     return a;
   }
 
-  static void read_rows(MYSQL_RES* res, Rows& rows) {
-    unsigned ncol = mysql_num_fields(res);
-    MYSQL_FIELD* fields = mysql_fetch_fields(res);
-    for (unsigned i = 0; i < ncol; ++i) rows.columns.emplace_back(fields[i].name, fields[i].name_length);
-    while (MYSQL_ROW row = mysql_fetch_row(res)) {
-      unsigned long* lengths = mysql_fetch_lengths(res);
-      auto& out = rows.rows.emplace_back();
-      out.reserve(ncol);
-      for (unsigned i = 0; i < ncol; ++i) {
-        if (row[i]) out.emplace_back(std::string(row[i], lengths[i]));
-        else out.emplace_back(std::nullopt);
-      }
-    }
-  }
-
   Endpoint ep_;  // holds the password, needed for every reconnect
   std::string describe_;
   std::vector<HostState> hosts_;  // the valid hosts, in the order they are tried
   MysqlPtr mysql_;
   size_t current_ = 0;
+  bool nonblocking_;
 };
 
 }  // namespace
+
+void mariadb_prepare_thread() { prepare_thread(); }
+
+bool mariadb_connection_broken(unsigned code) {
+  switch (code) {
+    case CR_SOCKET_CREATE_ERROR:
+    case CR_CONNECTION_ERROR:
+    case CR_CONN_HOST_ERROR:
+    case CR_IPSOCK_ERROR:
+    case CR_SERVER_GONE_ERROR:
+    case CR_SERVER_LOST:
+    case CR_COMMANDS_OUT_OF_SYNC:
+    case CR_SERVER_LOST_EXTENDED:
+    case CR_ERR_NET_READ:
+    case CR_ERR_NET_WRITE:
+    case ER_SERVER_SHUTDOWN:
+    case ER_CONNECTION_KILLED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void mariadb_read_rows(MYSQL_RES* res, Rows& rows) {
+  unsigned ncol = mysql_num_fields(res);
+  MYSQL_FIELD* fields = mysql_fetch_fields(res);
+  for (unsigned i = 0; i < ncol; ++i) rows.columns.emplace_back(fields[i].name, fields[i].name_length);
+  while (MYSQL_ROW row = mysql_fetch_row(res)) {
+    unsigned long* lengths = mysql_fetch_lengths(res);
+    auto& out = rows.rows.emplace_back();
+    out.reserve(ncol);
+    for (unsigned i = 0; i < ncol; ++i) {
+      if (row[i]) out.emplace_back(std::string(row[i], lengths[i]));
+      else out.emplace_back(std::nullopt);
+    }
+  }
+}
+
+Result<MariaDbHandle> connect_mariadb_nonblocking(const Endpoint& endpoint) {
+  prepare_thread();
+  return MariaDbConnection(endpoint, true).release();
+}
 
 bool is_unix_socket_host(const HostSpec& host) { return host.unix_socket || iequals(host.host, "localhost"); }
 

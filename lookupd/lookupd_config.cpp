@@ -39,6 +39,7 @@ Result<std::vector<MapSource>> load_sources(const ConfigFile& file, const std::s
     // The .cf file's own retry_interval, when it has one, is what the admin asked for.
     auto cf = ConfigFile::load(path);
     if (cf && !cf->has("retry_interval")) source->endpoint.retry_interval = retry_interval;
+    source->endpoint_key = source->endpoint.key();  // the endpoint is final now
     sources.push_back(std::move(*source));
   }
   if (sources.empty()) return file.error(key, "no tables listed");

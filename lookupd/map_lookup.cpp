@@ -93,6 +93,13 @@ std::string propagate_extension(std::string_view value, std::string_view extensi
   return out;
 }
 
+// Formats a trace line only when someone reads it: the daemon's lookups pass no sink,
+// and formatting every step's line was a measurable part of an uncached lookup.
+template <class... Args>
+void note(const TraceSink& trace, fmt::format_string<Args...> format, Args&&... args) {
+  if (trace) trace(fmt::format(format, std::forward<Args>(args)...));
+}
+
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
@@ -107,9 +114,6 @@ std::vector<std::string> fallback_keys(const MapDefinition& def, std::string_vie
 }
 
 LookupResult lookup(const MapDefinition& def, std::string_view key, const SourceRunner& run, const TraceSink& trace) {
-  auto note = [&](std::string_view line) {
-    if (trace) trace(line);
-  };
   std::vector<std::string> tried;
   int step_no = 0;
   for (const Step& step : steps_for(def, key)) {
@@ -121,21 +125,22 @@ LookupResult lookup(const MapDefinition& def, std::string_view key, const Source
 
     for (const MapSource& source : def.sources) {
       if (!passes_domain_filter(source, step.key)) {
-        note(fmt::format("step {}: key '{}' in {}: skipped (not in the domain list)", step_no, step.key, source.path));
+        note(trace, "step {}: key '{}' in {}: skipped (not in the domain list)", step_no, step.key, source.path);
         continue;
       }
-      note(fmt::format("step {}: key '{}' in {}", step_no, step.key, source.path));
-      auto started = std::chrono::steady_clock::now();
+      note(trace, "step {}: key '{}' in {}", step_no, step.key, source.path);
+      // Timed for the trace only.
+      auto started = trace ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       SourceAnswer answer = run(source, step.key);
-      double ms = elapsed_ms(started);
+      double ms = trace ? elapsed_ms(started) : 0;
 
       if (answer.outcome == Outcome::temp_error || answer.outcome == Outcome::perm_error) {
         std::string reason = answer.reason.empty() ? "lookup failed" : answer.reason;
-        note(fmt::format("  -> error: {} ({:.1f} ms)", reason, ms));
+        note(trace, "  -> error: {} ({:.1f} ms)", reason, ms);
         return LookupResult::temp(std::move(reason));
       }
       if (answer.outcome != Outcome::found) {
-        note(fmt::format("  -> not found ({:.1f} ms)", ms));
+        note(trace, "  -> not found ({:.1f} ms)", ms);
         continue;
       }
 
@@ -146,55 +151,58 @@ LookupResult lookup(const MapDefinition& def, std::string_view key, const Source
         if (!value || value->empty()) continue;
         // Postfix fails the lookup rather than return a truncated list.
         if (source.expansion_limit > 0 && ++elements > source.expansion_limit) {
-          note(fmt::format("  -> error: expansion_limit {} exceeded ({:.1f} ms)", source.expansion_limit, ms));
+          note(trace, "  -> error: expansion_limit {} exceeded ({:.1f} ms)", source.expansion_limit, ms);
           return LookupResult::temp("expansion_limit exceeded");
         }
         if (!joined.empty()) joined += ',';
         joined += *value;
       }
       if (joined.empty()) {
-        note(fmt::format("  -> not found (no usable value in {} row value(s)) ({:.1f} ms)", answer.values.size(), ms));
+        note(trace, "  -> not found (no usable value in {} row value(s)) ({:.1f} ms)", answer.values.size(), ms);
         continue;
       }
       if (def.kind == MapKind::alias && !step.extension.empty()) {
         std::string with_ext = propagate_extension(joined, step.extension);
         if (!with_ext.empty()) joined = std::move(with_ext);
       }
-      note(fmt::format("  -> found: {} ({:.1f} ms)", joined, ms));
+      note(trace, "  -> found: {} ({:.1f} ms)", joined, ms);
       return LookupResult::found(std::move(joined));
     }
   }
   return LookupResult::not_found();
 }
 
-SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::Connection& conn,
-                            const TraceSink& trace) {
-  auto note = [&](std::string_view line) {
-    if (trace) trace(line);
-  };
-  SourceAnswer answer;
+PreparedSql prepare_sql_source(const MapSource& source, std::string_view key, const Escaper& escape,
+                               const TraceSink& trace) {
+  PreparedSql prepared;
   // Postfix checks the key against both templates before it queries.
   if (!result_key_ok(source.result_format, key)) {
-    note(fmt::format("  query suppressed: key '{}' lacks a part result_format uses", key));
-    return answer;
+    note(trace, "  query suppressed: key '{}' lacks a part result_format uses", key);
+    prepared.answer = SourceAnswer{};
+    return prepared;
   }
-  auto statement = expand_query(source.query, key, [&conn](std::string_view s) { return conn.escape(s); });
+  auto statement = expand_query(source.query, key, escape);
   if (!statement) {
-    answer.outcome = Outcome::temp_error;
-    answer.reason = statement.error().message;
-    note(fmt::format("  query not run: {}", answer.reason));
-    return answer;
+    prepared.answer = SourceAnswer{Outcome::temp_error, {}, statement.error().message};
+    note(trace, "  query not run: {}", prepared.answer->reason);
+    return prepared;
   }
   if (!*statement) {
-    note(fmt::format("  query suppressed: key '{}' lacks a part the query uses (%u, %d or %1..%9)", key));
-    return answer;
+    note(trace, "  query suppressed: key '{}' lacks a part the query uses (%u, %d or %1..%9)", key);
+    prepared.answer = SourceAnswer{};
+    return prepared;
   }
-  note(fmt::format("  query: {}", **statement));
-  auto rows = conn.query(**statement);
+  note(trace, "  query: {}", **statement);
+  prepared.statement = std::move(**statement);
+  return prepared;
+}
+
+SourceAnswer answer_from_rows(const MapSource& source, const Result<sql::Rows>& rows, const TraceSink& trace) {
+  SourceAnswer answer;
   if (!rows) {
     answer.outcome = Outcome::temp_error;
     answer.reason = rows.error().message;
-    note(fmt::format("  query failed: {}", answer.reason));
+    note(trace, "  query failed: {}", answer.reason);
     return answer;
   }
   // dict_mysql: a statement that yields no result set at all (an UPDATE, a CALL whose
@@ -206,9 +214,9 @@ SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::
     if (source.require_result_set) {
       answer.outcome = Outcome::temp_error;
       answer.reason = "query returned no result set (require_result_set = yes)";
-      note(fmt::format("  query failed: {}", answer.reason));
+      note(trace, "  query failed: {}", answer.reason);
     } else {
-      note("  no result set (require_result_set = no): not found");
+      note(trace, "  no result set (require_result_set = no): not found");
     }
     return answer;
   }
@@ -217,9 +225,31 @@ SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::
   for (const auto& row : rows->rows)
     for (const auto& cell : row)
       if (cell && !cell->empty()) answer.values.push_back(*cell);
-  note(fmt::format("  {} row(s), {} value(s)", rows->rows.size(), answer.values.size()));
+  note(trace, "  {} row(s), {} value(s)", rows->rows.size(), answer.values.size());
   if (!answer.values.empty()) answer.outcome = Outcome::found;
   return answer;
+}
+
+SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::Connection& conn,
+                            const TraceSink& trace) {
+  PreparedSql prepared =
+      prepare_sql_source(source, key, [&conn](std::string_view s) { return conn.escape(s); }, trace);
+  if (prepared.answer) return std::move(*prepared.answer);
+  return answer_from_rows(source, conn.query(prepared.statement), trace);
+}
+
+ResumedLookup resume_lookup(const MapDefinition& def, std::string_view key, const KnownAnswers& known) {
+  ResumedLookup resumed;
+  // lookup() asks its questions in a fixed order, so replaying it over the answers known
+  // so far reaches the first one that is not known yet; a temp_error stops it there.
+  LookupResult result = lookup(def, key, [&](const MapSource& source, std::string_view k) {
+    for (const KnownAnswer& a : known)
+      if (a.source == &source && a.key == k) return a.answer;
+    resumed.next = KnownAnswer{&source, std::string(k), {}};
+    return SourceAnswer{Outcome::temp_error, {}, "not known yet"};
+  });
+  if (!resumed.next) resumed.result = std::move(result);
+  return resumed;
 }
 
 }  // namespace postern::lookupd

@@ -17,8 +17,10 @@
 
 #include "lookupd/lookup_types.hpp"
 #include "lookupd/map_source.hpp"
+#include "lookupd/query_template.hpp"
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,5 +70,35 @@ LookupResult lookup(const MapDefinition& def, std::string_view key, const Source
 // require_result_set is off (dict_mysql.c).
 SourceAnswer run_sql_source(const MapSource& source, std::string_view key, sql::Connection& conn,
                             const TraceSink& trace = nullptr);
+
+// run_sql_source() in two halves, for a caller that runs the statement itself (the
+// loop's non-blocking connection): prepare_sql_source() either answers at once (a
+// suppressed query, a failed expansion or escape) or gives the statement to run, and
+// answer_from_rows() turns what the statement returned into the answer.
+struct PreparedSql {
+  std::optional<SourceAnswer> answer;  // set: nothing to run
+  std::string statement;
+};
+PreparedSql prepare_sql_source(const MapSource& source, std::string_view key, const Escaper& escape,
+                               const TraceSink& trace = nullptr);
+SourceAnswer answer_from_rows(const MapSource& source, const Result<sql::Rows>& rows,
+                              const TraceSink& trace = nullptr);
+
+// A lookup whose source queries run one at a time elsewhere, between calls (the loop's
+// non-blocking SQL): given the answers known so far, resume_lookup() gives either the
+// result or the next (source, key) to ask, whose answer the caller adds before calling
+// again. The same questions in the same order as lookup() asks them, so the result is
+// lookup()'s.
+struct KnownAnswer {
+  const MapSource* source = nullptr;  // one of def.sources
+  std::string key;
+  SourceAnswer answer;
+};
+using KnownAnswers = std::vector<KnownAnswer>;
+struct ResumedLookup {
+  std::optional<LookupResult> result;  // set when the lookup is complete
+  std::optional<KnownAnswer> next;     // otherwise: the question to answer next
+};
+ResumedLookup resume_lookup(const MapDefinition& def, std::string_view key, const KnownAnswers& known);
 
 }  // namespace postern::lookupd

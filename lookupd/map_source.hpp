@@ -39,6 +39,9 @@ namespace postern::lookupd {
 struct MapSource {
   std::string path;           // the .cf file, for logs and the query tool
   sql::Endpoint endpoint;
+  // endpoint.key(), made once by load_lookupd_config() when the endpoint is final, for
+  // the loop's per-lookup connection choice; empty otherwise.
+  std::string endpoint_key;
   std::string query;          // template, with %s %u %d %[1-9] %S %U %D %%
   std::string result_format = "%s";
   std::vector<std::string> domains;  // lower-case; empty = no pre-filter

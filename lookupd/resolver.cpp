@@ -9,6 +9,7 @@ namespace postern::lookupd {
 Resolver::Resolver(uv_loop_t* loop, std::shared_ptr<const LookupdConfig> config)
     : config_(std::move(config)),
       cache_(config_->cache),
+      loop_lookups_(loop, pool_, config_->endpoint_keys()),
       pool_(loop, config_->sql_workers, config_->max_queue) {}
 
 void Resolver::set_config(std::shared_ptr<const LookupdConfig> config) {
@@ -16,6 +17,7 @@ void Resolver::set_config(std::shared_ptr<const LookupdConfig> config) {
   ++generation_;
   cache_ = ResultCache(config_->cache);
   std::vector<std::string> keys = config_->endpoint_keys();
+  loop_lookups_.keep_only(keys);
   pool_.broadcast([keys](WorkerContext& ctx) { ctx.forget_connections_except(keys); });
 }
 
@@ -38,37 +40,43 @@ void Resolver::resolve(std::string_view map_name, std::string_view raw_key, Call
   it->second.push_back(std::move(cb));
   if (!first) return;
 
-  // The job keeps its config alive, so a reload while it runs is harmless.
-  auto config = config_;
-  const MapDefinition* definition = &map->definition;
-  std::string map_copy(map_name);
-  uint64_t generation = generation_;
+  // The lookup keeps its config alive, so a reload while it runs is harmless.
+  auto pending = std::make_shared<const Pending>(
+      Pending{config_, &map->definition, std::move(id), generation_, std::string(map_name), std::move(key)});
+  bool on_loop = loop_lookups_.try_start(pending->config, *pending->definition, pending->key,
+                                         [this, pending](std::optional<LookupResult> result) {
+                                           if (result) finish(*pending, std::move(*result));
+                                           else run_on_worker(pending);
+                                         });
+  if (!on_loop) run_on_worker(pending);
+}
+
+void Resolver::run_on_worker(std::shared_ptr<const Pending> pending) {
   bool queued = pool_.submit_for<LookupResult>(
-      [config, definition, key](WorkerContext& ctx) {
-        return lookup(*definition, key, [&ctx](const MapSource& source, std::string_view k) {
+      [pending](WorkerContext& ctx) {
+        return lookup(*pending->definition, pending->key, [&ctx](const MapSource& source, std::string_view k) {
           return run_sql_source(source, k, ctx.connection(source.endpoint));
         });
       },
-      [this, id, generation, map_copy, key](std::optional<LookupResult> result) {
-        finish(id, generation, map_copy, key,
+      [this, pending](std::optional<LookupResult> result) {
+        finish(*pending,
                result ? std::move(*result) : LookupResult::temp("lookup not completed (internal error or stopping)"));
       });
-  if (!queued) finish(id, generation, map_copy, key, LookupResult::temp("server busy"));
+  if (!queued) finish(*pending, LookupResult::temp("server busy"));
 }
 
-void Resolver::finish(const std::string& id, uint64_t generation, const std::string& map, const std::string& key,
-                      LookupResult result) {
-  if (generation == generation_) {
+void Resolver::finish(const Pending& pending, LookupResult result) {
+  if (pending.generation == generation_) {
     if (result.outcome == Outcome::temp_error) {
-      if (auto stale = cache_.get_stale(map, key)) {
-        log_warning("map {}: serving a stale answer: {}", map, result.reason);
+      if (auto stale = cache_.get_stale(pending.map, pending.key)) {
+        log_warning("map {}: serving a stale answer: {}", pending.map, result.reason);
         result = *stale;
       }
     } else {
-      cache_.put(map, key, result, ResultCache::Clock::now());
+      cache_.put(pending.map, pending.key, result, ResultCache::Clock::now());
     }
   }
-  auto node = inflight_.extract(id);
+  auto node = inflight_.extract(pending.id);
   if (node.empty()) return;
   for (auto& cb : node.mapped()) cb(result);
 }

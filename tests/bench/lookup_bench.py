@@ -17,7 +17,10 @@ socketmap client keeping --depth requests in flight on each of 1 and 8 connectio
 was looked up once by the correctness pass, TTLs longer than the run) and against the
 ceiling server; the ratio lookupd/ceiling is the server-capacity figure.
 Bounded: --runs passes per column, each pass at most --pass-timeout seconds, and the
-whole bench stops adding passes after --budget seconds. Not a ctest test.
+whole bench stops adding passes after --budget seconds. Then, unless --no-profile, the
+"Where the time goes" section (lookup_profile.py): the tables pinned to one CPU and across
+CPUs, perf's CPU time per process, and callgrind's instructions per lookup in lookupd.
+Not a ctest test.
 """
 
 import argparse
@@ -36,6 +39,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import peers  # noqa: E402
 from bench_common import machine, version  # noqa: E402
+import lookup_profile  # noqa: E402
 
 FIXED_HASH = "$6$6c8e0a2b4d6f8a1c$fH3P1o9C3NBhOHxWagqEZysHk9OgiEAc9shHQRasXZNF3dQBoepJjVaw1u0j4JXq1W7tyhqoD.pPFgYq.0djy0"
 
@@ -92,6 +96,7 @@ def main():
     ap.add_argument("--socketmap-load", help="bench_socketmap_load binary: adds the capacity rows")
     ap.add_argument("--capacity-seconds", type=float, default=3, help="seconds per capacity measurement")
     ap.add_argument("--depth", type=int, default=64, help="requests in flight per connection (capacity rows)")
+    ap.add_argument("--no-profile", action="store_true", help="skip the 'Where the time goes' section")
     args = ap.parse_args()
     os.environ["POSTERN_LOOKUPD"] = os.path.abspath(args.lookupd)
     begun = time.monotonic()
@@ -100,6 +105,7 @@ def main():
     ws = peers.Workspace("bench")
     procs = []
     db = None
+    profile_md = ""
     try:
         db = peers.MariaDB(ws)
         db.start()
@@ -166,6 +172,18 @@ def main():
                         print(f"run {run + 1} {label:26} {conns} conn x {args.depth} in flight "
                               f"{res['requests_per_s']:10.0f} requests/s "
                               f"(OK {res['ok']}, NOTFOUND {res['notfound']})", flush=True)
+        if not args.no_profile:
+            free_us = {label: 1e6 * statistics.median(ts) / len(keys) for label, ts in times.items() if ts}
+            off = lookupds["cache-off"]
+            targets = [lookup_profile.Target("native mysql:", native, [db.proc.pid]),
+                       lookup_profile.Target("lookupd cache off", off.socketmap_unix("mailboxes"),
+                                             [off.proc.pid, db.proc.pid]),
+                       lookup_profile.Target("ceiling (OK 1 server)", f"socketmap:unix:{ceiling_sock}:mailboxes",
+                                             [ceiling.pid])]
+            profile_md = lookup_profile.profile(pf, keys_file, len(keys), targets, targets[1], off.proc.pid,
+                                                os.path.abspath(args.lookupd), off.config_text(), free_us,
+                                                ws.mkdir("profile"))
+            print("\n" + profile_md)
     finally:
         for stop in reversed(procs):
             try:
@@ -246,6 +264,8 @@ competes with the server for them.
 
 {cap_md}
 """
+    if profile_md:
+        report += "\n" + profile_md
     with open(args.results, "w") as f:
         f.write(report)
     print(f"\nwrote {args.results} ({time.monotonic() - begun:.0f}s)")
