@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs what postern needs on Debian 12 that is missing: build dependencies always;
-# with --quickstart what the quickstart uses; with --test-peers every test peer.
+# with --quickstart what the quickstart uses; with --test-peers every test peer; with
+# --bench the test peers and the profilers tests/bench uses (perf, valgrind).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 build_pkgs=(cmake g++ pkg-config libuv1-dev libssl-dev libmariadb-dev libsqlite3-dev libfmt-dev catch2 libcrypt-dev libargon2-dev)
 peer_pkgs=(mariadb-server mariadb-client postfix postfix-mysql postfix-sqlite sqlite3 dovecot-core dovecot-lmtpd dovecot-mysql dovecot-sqlite dovecot-imapd swaks python3)
 quickstart_pkgs=(postfix sqlite3 swaks)
+bench_pkgs=(linux-perf valgrind)
 want=("${build_pkgs[@]}")
 case "${1:-}" in
   --test-peers) want+=("${peer_pkgs[@]}") ;;
   --quickstart) want+=("${quickstart_pkgs[@]}") ;;
+  --bench) want+=("${peer_pkgs[@]}" "${bench_pkgs[@]}") ;;
 esac
 missing=()
 for p in "${want[@]}"; do

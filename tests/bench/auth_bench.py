@@ -14,7 +14,7 @@ Load: bench_auth_load (auth_load.cpp), one request at a time per connection like
 Limit of a point with N connections: bench_crypt_ceiling on min(N, cores) threads, run in
 every run just before that concurrency's points; its one-thread median call is "one hash".
 Each point runs --runs times for --seconds, servers interleaved (order swapped every run):
-medians with min-max, ratios of medians. --profile runs authd's cache-off point at the
+medians with min-max, ratios of medians. Unless --no-profile, it runs authd's cache-off point at the
 first concurrency that fills the cores, and the ceiling, once more under `perf record -a`
 (profile.py) to show where the machine's CPU goes. Default worker counts on both (Dovecot
 auth_worker_max_count = 30, authd one per core). Bounded by --max-count per point and
@@ -117,8 +117,8 @@ def main():
     ap.add_argument("--budget", type=float, default=600, help="no new point after this many seconds")
     ap.add_argument("--authd-cache-size", default="10M")
     ap.add_argument("--servers", default="dovecot,authd")
-    ap.add_argument("--profile", action="store_true",
-                    help="perf-profile authd's cache-off point and the ceiling (needs perf)")
+    ap.add_argument("--no-profile", dest="profile", action="store_false",
+                    help="skip the perf profile of authd's cache-off point and the ceiling")
     ap.add_argument("--profile-seconds", type=float, default=5)
     ap.add_argument("--perf-data", help="keep the profiles' perf.data files in this directory")
     ap.add_argument("--results", default=os.path.join(HERE, "auth_results.md"))
@@ -238,7 +238,7 @@ def main():
     rev = version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip() != ""
-    command = "tests/bench/run auth" + (" --profile" if args.profile else "")
+    command = "tests/bench/run auth" + ("" if args.profile else " --no-profile")
     report = f"""# auth benchmark results
 
 Written by `tests/bench/auth_bench.py` on {datetime.datetime.now().astimezone().isoformat(timespec="seconds")}.
