@@ -21,6 +21,9 @@ disk) loaded by the same smtp-source command per case, with --sink-deliveries pe
 Every point runs --runs times, interleaved (run 1 of everything, then run 2, ...), and is
 reported as median with min-max; each point starts after a sync(2). Bounded: no new run
 starts after --budget seconds, and each smtp-source run is killed after --point-timeout.
+Then, unless --no-profile, the "Where the time goes" section (lmtp_profile.py): one more
+lmtpd run of the 1-recipient reuse case and one 8-thread ceiling run under `perf record -a`,
+CPU time per process and per delivery, and why the ceiling target's limit is elsewhere.
 Not a ctest test.
 """
 
@@ -28,6 +31,7 @@ import argparse
 import datetime
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -41,6 +45,7 @@ import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
 from bench_common import machine, version, count_landed  # noqa: E402
+import lmtp_profile  # noqa: E402
 
 # Issue 6's targets, by recipients per message: (lmtpd at least this many times Dovecot,
 # lmtpd at least this share of the 8-thread fsync ceiling, or None).
@@ -67,10 +72,14 @@ class Case:
                 (["-r", str(self.rcpts)] if self.rcpts > 1 else []))
 
 
+def smtp_source_argv(socket_path, args, domain):
+    return ([peers.require_program("smtp-source", "postfix")] + args +
+            ["-f", "bench@remote.invalid", "-t", f"user@{domain}", f"unix:{socket_path}"])
+
+
 def smtp_source(socket_path, args, domain, timeout):
     """Runs smtp-source ARGS to user@DOMAIN on the unix socket -> (seconds, rc, output)."""
-    argv = ([peers.require_program("smtp-source", "postfix")] + args +
-            ["-f", "bench@remote.invalid", "-t", f"user@{domain}", f"unix:{socket_path}"])
+    argv = smtp_source_argv(socket_path, args, domain)
     start = time.monotonic()
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
@@ -168,6 +177,32 @@ def verdicts(cases, stats, ceil8):
     return out
 
 
+def profile(args, ws, agents, rates):
+    """The "Where the time goes" section: lmtpd's 1-recipient reuse case and the 8-thread
+    ceiling, one profiled run each (lmtp_profile.py), sized from this run's medians to outlast
+    the window by far (both are stopped when it ends)."""
+    if not shutil.which("perf") or "lmtpd" not in agents:
+        why = "perf (linux-perf) is not installed" if "lmtpd" in agents else "lmtpd is not among --agents"
+        return f"## Where the time goes\n\nSkipped: {why}.\n"
+    case, domain = Case("1:reuse"), "prof.example.com"
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    span = lmtp_profile.LEAD + args.profile_seconds + 5  # + perf's start and stop, file counts
+    count = int(max(med.get(("lmtpd", str(case)), 0), med.get(("ceiling", 8), 0), 5000) * span * 1.5)
+    agent, root = agents["lmtpd"]
+    cdir = ws.mkdir("ceiling-profile")
+    data_dir = args.perf_data or ws.mkdir("perf")
+    os.makedirs(data_dir, exist_ok=True)
+    quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    source = smtp_source_argv(agent.socket, case.source_args(args.sessions, args.size, count), domain)
+    loads = [lmtp_profile.Load("lmtpd", lmtp_profile.LMTPD, lambda: subprocess.Popen(source, **quiet),
+                               lambda: count_landed(os.path.join(root, domain)), lambda _: agent.proc.pid),
+             lmtp_profile.Load("ceiling", lmtp_profile.CEILING,
+                               lambda: subprocess.Popen([args.ceiling, "-d", cdir, "-j", "8", "-n", str(count),
+                                                         "-t", str(span)], **quiet),
+                               lambda: count_landed(cdir), lambda proc: proc.pid)]
+    return lmtp_profile.section(loads, args.profile_seconds, data_dir, str(case), count, med.get(("ceiling", 4)))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lmtpd", required=True)
@@ -186,6 +221,10 @@ def main():
     ap.add_argument("--point-timeout", type=float, default=120)
     ap.add_argument("--agents", default="dovecot,lmtpd,smtp-sink",
                     help="comma-separated; lmtpd@N adds an lmtpd with lmtp_workers = N")
+    ap.add_argument("--no-profile", dest="profile", action="store_false",
+                    help="skip the 'Where the time goes' section (perf profile of lmtpd and the ceiling)")
+    ap.add_argument("--profile-seconds", type=float, default=5)
+    ap.add_argument("--perf-data", help="keep the profile's perf.data files in this directory")
     ap.add_argument("--results", default=os.path.join(HERE, "lmtp_results.md"))
     args = ap.parse_args()
     os.environ["POSTERN_LMTPD"] = os.path.abspath(args.lmtpd)
@@ -201,9 +240,10 @@ def main():
     landed = {}     # (who, str(case)) -> [landed, expected] over every run
     invalid = []
     planned = done = 0
+    profile_md = ""
     try:
         # One domain per case and run (and one to warm up), 21 users in each.
-        domains = ["warm.example.com"] + [f"c{c}r{r}.example.com" for c in range(len(cases))
+        domains = ["warm.example.com", "prof.example.com"] + [f"c{c}r{r}.example.com" for c in range(len(cases))
                                           for r in range(args.runs)]
         users = sp.write_file(ws.file("users.db"), "".join(
             f"{p}user@{d}:{{PLAIN}}pw\n" for d in domains for p in [""] + [str(i) for i in range(1, 21)]))
@@ -275,6 +315,9 @@ def main():
         if done < planned:
             print(f"budget of {args.budget:g}s reached; {done} of {planned} runs done",
                   file=sys.stderr)
+        if args.profile:
+            profile_md = profile(args, ws, agents, rates)
+            print("\n" + profile_md, flush=True)
     finally:
         for stop in reversed(stops):
             try:
@@ -349,7 +392,7 @@ file creation right after mass deletions, by anything on the machine, costs CPU:
 removes no mail until it ends, and the first runs may still pay for earlier deletions.
 """
     with open(args.results, "w") as f:
-        f.write(report)
+        f.write(report + ("\n" + profile_md if profile_md else ""))
     print(f"\nwrote {args.results}")
     return 1 if invalid else 0
 
