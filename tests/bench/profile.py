@@ -9,7 +9,9 @@ and their hottest symbols. Used by auth_bench.py --profile; also a command of it
 starts LOAD COMMAND (if given), records for --seconds after --delay (give the command a
 duration past both), waits for the command, and prints the tables. Needs perf (linux-perf);
 only software events work in VMs, hence cpu-clock. Idle CPUs show as the kernel's
-`swapper` threads, so "% of samples" is a share of the whole machine's time.
+`swapper` threads, so "% of samples" is meant as a share of the whole machine's time; in
+this VM cpu-clock under-samples idle CPUs, so busy processes' shares come out high (read
+idle time from /proc/stat where it matters, as lmtp_profile.py does).
 """
 
 import argparse
@@ -76,12 +78,16 @@ class Summary:
             self.by_comm_dso[(comm, dso)] += n
         self.total = sum(self.by_comm_dso.values())
         self.symbols = {}
-        for comm in comms:
-            # A stripped library (libcrypt) gives bare addresses: one row per library then.
-            merged = collections.Counter()
-            for n, dso, sym in _report(data_path, "dso,sym", "sample,dso,sym", ("--comm", comm)):
-                merged[(dso, "(no symbols)" if sym.split()[-1].startswith("0x") else sym)] += n
-            self.symbols[comm] = [(n, dso, sym) for (dso, sym), n in merged.most_common(top)]
+        if comms:
+            # Sorted by comm too and filtered here: `perf report --comm` merges a function's
+            # samples across every process that ran it before filtering.
+            merged = {comm: collections.Counter() for comm in comms}
+            for n, comm, dso, sym in _report(data_path, "comm,dso,sym", "sample,comm,dso,sym"):
+                if comm in merged:
+                    # A stripped library (libcrypt) gives bare addresses: one row per library then.
+                    merged[comm][(dso, "(no symbols)" if sym.split()[-1].startswith("0x") else sym)] += n
+            for comm, counter in merged.items():
+                self.symbols[comm] = [(n, dso, sym) for (dso, sym), n in counter.most_common(top)]
 
     def comm_samples(self, comm):
         return sum(n for (c, _), n in self.by_comm_dso.items() if c == comm)
