@@ -16,7 +16,7 @@ every run just before that concurrency's points; its one-thread median call is "
 Each point runs --runs times for --seconds, servers interleaved (order swapped every run):
 medians with min-max, ratios of medians. Unless --no-profile, it runs authd's cache-off point at the
 first concurrency that fills the cores, and the ceiling, once more under `perf record -a`
-(profile.py) to show where the machine's CPU goes. Default worker counts on both (Dovecot
+(perf_profile.py) to show where the machine's CPU goes. Default worker counts on both (Dovecot
 auth_worker_max_count = 30, authd one per core). Bounded by --max-count per point and
 --budget seconds. Timings are never pass/fail: exit 0 whatever the verdicts. Not a ctest.
 """
@@ -24,7 +24,6 @@ auth_worker_max_count = 30, authd one per core). Bounded by --max-count per poin
 import argparse
 import collections
 import datetime
-import importlib.util
 import os
 import subprocess
 import sys
@@ -38,20 +37,12 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
 from bench_common import machine, version  # noqa: E402
+import perf_profile  # noqa: E402
 # The markdown (table, limits, verdicts, profile section) lives in auth_report.py.
 from auth_report import (ROWS, limit_threads, limits_text, med, point_table,  # noqa: E402
                          profile_section, verdicts)
 
 
-def _load_profile_module():
-    """tests/bench/profile.py by path: a plain `import profile` could find the stdlib's."""
-    spec = importlib.util.spec_from_file_location("postern_bench_profile", os.path.join(HERE, "profile.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-perf_profile = _load_profile_module()
 
 def make_users(db, ws, count):
     """count users bench00000@example.com.. with passwords pw-<i>-<random>; returns the
@@ -232,7 +223,7 @@ def main():
     anomaly_md = "\n".join(f"- **unexpected**: {a}" for a in anomalies)
     if prof:
         prof["dovecot_hits"] = med(points.get(("dovecot", "on", "right", 1), []), "auths_per_s")
-    profile_md = profile_section(prof, args.profile_seconds, perf_profile.KERNEL_DSO) if prof else ""
+    profile_md = profile_section(prof, args.profile_seconds) if prof else ""
     print("\n" + "\n\n".join(x for x in (table_md, limits_md, anomaly_md, verdict_md, profile_md) if x))
 
     rev = version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])

@@ -6,6 +6,8 @@ already measured: nothing here starts a server or runs a load."""
 import os
 import statistics
 
+from perf_profile import KERNEL_DSO
+
 # The table's rows in order, (password, cache); auth_bench.py runs its points in the same
 # order, so it takes the list from here.
 ROWS = [("right", "off"), ("right", "on"), ("wrong", "off")]
@@ -107,10 +109,9 @@ def verdicts(points, conc, limits, hash_ms):
     return "\n".join(lines)
 
 
-def profile_section(prof, profile_seconds, kernel_dso):
+def profile_section(prof, profile_seconds):
     """Markdown: where the CPU went in authd's profiled point and in the ceiling's, and the
-    conc-1 latency's parts. kernel_dso is profile.py's KERNEL_DSO, passed in because
-    auth_bench.py loads profile.py by path (see there)."""
+    conc-1 latency's parts."""
     (r, s), (c, cs) = prof["authd"], prof["ceiling"]
     ms_per_sample = lambda summ: (os.cpu_count() or 1) * profile_seconds * 1000 / max(summ.total, 1)
     crypt_a, crypt_c = s.dso_samples("authd", "libcrypt"), cs.dso_samples(CEILING_COMM, "libcrypt")
@@ -119,7 +120,7 @@ def profile_section(prof, profile_seconds, kernel_dso):
     libc_a = min(s.dso_samples("authd", "libc."),
                  round(crypt_a * cs.dso_samples(CEILING_COMM, "libc.") / max(crypt_c, 1)))
     hash_a, hash_c = crypt_a + libc_a, crypt_c + cs.dso_samples(CEILING_COMM, "libc.")
-    kernel_a = s.dso_samples("authd", kernel_dso)
+    kernel_a = s.dso_samples("authd", KERNEL_DSO)
     authd_all, load_all = s.comm_samples("authd"), s.comm_samples("bench_auth_load")
     maria, idle_a, idle_c = s.comm_samples("mariadbd"), s.comm_samples("swapper"), cs.comm_samples("swapper")
     rest_a = s.total - authd_all - load_all - maria - idle_a
@@ -134,7 +135,7 @@ def profile_section(prof, profile_seconds, kernel_dso):
     return f"""## Where the CPU goes: authd, cache off, c={prof['conns']} (profiled run)
 
 `perf record -e cpu-clock -a -g` for {profile_seconds:g} s inside one more run of the point
-(tests/bench/profile.py), then the crypt ceiling the same way. In these runs authd did
+(tests/bench/perf_profile.py), then the crypt ceiling the same way. In these runs authd did
 {r['auths_per_s']:,.0f} auths/s and the ceiling {c['verifications_per_s']:,.0f} verifications/s
 ({100 * r['auths_per_s'] / c['verifications_per_s']:.1f}%). CPU time of one hash (libcrypt and the libc calls
 it makes): {per_login:.3f} ms in authd, {per_verify:.3f} ms in the ceiling (samples × {ms_per_sample(s):.3f} ms /

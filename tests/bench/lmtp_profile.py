@@ -18,29 +18,20 @@ do_syscall_64 called); read and write by socket, eventfd or file; interrupts cou
 """
 
 import collections
-import importlib.util
 import os
 import re
 import subprocess
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import perf_profile
+
 LMTPD, SOURCE, CEILING = "lmtpd", "smtp-source", "bench_fsync_cei"  # comms: 15 characters kept
 KTHREAD = re.compile(r"^(kworker|ksoftirqd|kdamond|rcu|migration|kswapd|kcompactd|khugepaged|jbd2|irq/|cpuhp)")
 IDLE_LEAF = re.compile(r"halt|idle")  # the idle loop's own frames, as opposed to its interrupts
 LEAD = 1.0  # seconds of load before the window: connections open, workers busy
 
 
-def _load_profile_module():
-    """tests/bench/profile.py by path: a plain `import profile` could find the stdlib's."""
-    spec = importlib.util.spec_from_file_location("postern_bench_profile", os.path.join(HERE, "profile.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-perf_profile = _load_profile_module()
 
 
 # One load to profile: comm is the delivering process's name in perf, start() -> Popen,
@@ -381,7 +372,7 @@ def section(loads, seconds, data_dir, case, count, ceil4=None):
 
 One more run of lmtpd ({case}, `smtp-source` with -m {count:,}) and one of `bench_fsync_ceiling -j 8
 -n {count:,}`, each after a `sync` and {LEAD:g} s of warm-up, sampled with `perf record -e cpu-clock -a -g`
-for {seconds:g} s (tests/bench/profile.py) and then stopped; the files landing in new/ during the window
+for {seconds:g} s (tests/bench/perf_profile.py) and then stopped; the files landing in new/ during the window
 give its rate. µs per delivery = CPU time in the window / deliveries in the window (lmtpd
 {lm.deliveries:,.0f}, ceiling {ce.deliveries:,.0f}). Idle is /proc/stat's idle + iowait over the window: this
 VM's perf samples an idle CPU only in part, and misses the interrupt work done on it, which the table

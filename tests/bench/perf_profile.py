@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""profile.py - where the machine's CPU time goes while a benchmark load runs: `perf record
+"""perf_profile.py - where the machine's CPU time goes while a benchmark load runs: `perf record
 -e cpu-clock -a -g` system-wide for a fixed window, summarised as markdown tables of % of
 samples, per process (comm) split user / kernel, per shared object inside chosen processes,
 and their hottest symbols. Used by auth_bench.py --profile; also a command of its own:
 
-  tests/bench/profile.py [--seconds 5] [--delay 0.5] [--comm authd ...] [-- LOAD COMMAND...]
+  tests/bench/perf_profile.py [--seconds 5] [--delay 0.5] [--comm authd ...] [-- LOAD COMMAND...]
 
 starts LOAD COMMAND (if given), records for --seconds after --delay (give the command a
 duration past both), waits for the command, and prints the tables. Needs perf (linux-perf);
