@@ -36,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-from bench_common import machine, version  # noqa: E402
+from bench_common import machine, tear_down, version  # noqa: E402
 import perf_profile  # noqa: E402
 # The markdown (table, limits, verdicts, profile section) lives in auth_report.py.
 from auth_report import (ROWS, limit_threads, limits_text, med, point_table,  # noqa: E402
@@ -209,12 +209,7 @@ def main():
             print(f"profiled: authd c={n} {prof['authd'][0]['auths_per_s']:.1f} auths/s, ceiling "
                   f"{prof['ceiling'][0]['verifications_per_s']:.1f}/s", flush=True)
     finally:
-        for stop in reversed(stops):
-            try:
-                stop()
-            except Exception as e:  # report, but keep tearing down
-                print(f"teardown: {e}", file=sys.stderr)
-        ws.remove()
+        tear_down(stops, ws)
 
     hash_ms = med(limits.get(1, []), "p50_ms")
     table_md, anomalies = point_table(points, conc, limits, hash_ms)

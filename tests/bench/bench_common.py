@@ -1,9 +1,13 @@
-"""bench_common.py - what every benchmark script reports about its run: the machine, a
-peer's version, and (for delivery) how many messages landed in Maildirs."""
+"""bench_common.py - what the benchmark scripts share: the machine and a peer's version
+for the report, tearing the peers down, and for delivery the agents' Maildir setup and how
+many messages landed. The scripts put tests/integration on sys.path before importing this."""
 
 import os
 import platform
 import subprocess
+import sys
+
+import lmtp_peers as lp
 
 
 def machine():
@@ -32,3 +36,23 @@ def count_landed(root):
         if os.path.basename(dirpath) in ("new", "cur"):
             n += len(files)
     return n
+
+
+def tear_down(stops, ws):
+    """Stops every peer (last started first), reporting but not stopping at a failure, then
+    removes the workspace."""
+    for stop in reversed(stops):
+        try:
+            stop()
+        except Exception as e:  # report, but keep tearing down
+            print(f"teardown: {e}", file=sys.stderr)
+    ws.remove()
+
+
+def maildir_setup(ws, name, users):
+    """A delivery agent's setup as in seed [001]: recipients checked in the passwd-file users,
+    static userdb uid=nobody, maildir:ROOT/%d/%n under the agent's own root."""
+    root = lp.mail_root(ws, f"mail-{name}")
+    return lp.MailSetup(name, root, ("passwd-file", f"scheme=PLAIN {users}"),
+                        f"uid={lp.MAIL_USER} gid={lp.MAIL_GROUP} home={root}/%d/%n",
+                        f"maildir:{root}/%d/%n")

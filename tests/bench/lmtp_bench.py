@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-from bench_common import machine, version, count_landed  # noqa: E402
+from bench_common import count_landed, machine, maildir_setup, tear_down, version  # noqa: E402
 import lmtp_profile  # noqa: E402
 
 # Issue 6's targets, by recipients per message: (lmtpd at least this many times Dovecot,
@@ -254,10 +254,8 @@ def main():
                 stops.append(agent.stop)
                 agents[name] = (agent.start(), None)
                 continue
-            root = lp.mail_root(ws, f"mail-{name}")
-            setup = lp.MailSetup(name, root, ("passwd-file", f"scheme=PLAIN {users}"),
-                                 f"uid={lp.MAIL_USER} gid={lp.MAIL_GROUP} home={root}/%d/%n",
-                                 f"maildir:{root}/%d/%n")
+            setup = maildir_setup(ws, name, users)
+            root = setup.root
             if name == "dovecot":
                 agent = lp.DovecotLmtp(ws, "dovecot", setup, mail_fsync="always")
             else:
@@ -319,12 +317,7 @@ def main():
             profile_md = profile(args, ws, agents, rates)
             print("\n" + profile_md, flush=True)
     finally:
-        for stop in reversed(stops):
-            try:
-                stop()
-            except Exception as e:  # report, but keep tearing down
-                print(f"teardown: {e}", file=sys.stderr)
-        ws.remove()
+        tear_down(stops, ws)
 
     stats = {k: stat(v) for k, v in rates.items()}
     ceil8 = stats.get(("ceiling", 8))

@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-from bench_common import machine, version, count_landed  # noqa: E402
+from bench_common import count_landed, machine, maildir_setup, tear_down, version  # noqa: E402
 
 IDLE_LIMIT_KB = 10 * 1024
 RATIO_TARGET = 5.0
@@ -327,10 +327,8 @@ def main():
         if "lmtp" in jobs:
             users = sp.write_file(ws.file("lmtp-users.db"), "user@example.com:{PLAIN}pw\n")
             for name in ("dovecot", "lmtpd"):
-                root = lp.mail_root(ws, f"mail-{name}")
-                setup = lp.MailSetup(name, root, ("passwd-file", f"scheme=PLAIN {users}"),
-                                     f"uid={lp.MAIL_USER} gid={lp.MAIL_GROUP} home={root}/%d/%n",
-                                     f"maildir:{root}/%d/%n")
+                setup = maildir_setup(ws, name, users)
+                root = setup.root
                 if name == "dovecot":
                     agent = lp.DovecotLmtp(ws, "dovecot-lmtp", setup, mail_fsync="always")
                 else:
@@ -349,12 +347,7 @@ def main():
                 print(f"{name:8} idle {mib(m['idle'])} peak {mib(m['peak_sampled'])} "
                       f"(sum VmHWM {mib(m['peak_hwm'])}; {m['detail']})", flush=True)
     finally:
-        for stop in reversed(stops):
-            try:
-                stop()
-            except Exception as e:  # report, but keep tearing down
-                print(f"teardown: {e}", file=sys.stderr)
-        ws.remove()
+        tear_down(stops, ws)
 
     lines = ["| job | postern daemon | idle RSS | peak RSS (VmHWM) | after load | < 10 MiB idle "
              "| incumbent | incumbent idle (summed) | incumbent peak (summed) | incumbent / postern at peak | >= 5x |",
