@@ -57,7 +57,6 @@ void AuthCache::store(const std::string& key, const PassdbLookup& answer, Clock:
     index_[key] = order_.begin();
     entry = &order_.front();
   }
-  if (entry->answer.password != answer.password || entry->answer.user != answer.user) entry->verified_digest.clear();
   entry->answer = answer;
   entry->answer.error.clear();
   entry->expires = now + (found ? ttl_ : negative_ttl_);

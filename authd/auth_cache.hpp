@@ -65,7 +65,8 @@ class AuthCache {
     PassdbLookup answer;
     Clock::time_point expires;
     bool last_success = false;
-    std::string verified_digest;  // empty: no password matched since the entry was stored
+    std::string verified_digest;  // of the last password that matched; it covers the stored
+                                  // hash, so a new answer never matches an old digest
   };
   std::string digest(const PassdbLookup& answer, std::string_view password) const;
   Entry* lookup_locked(const std::string& key);
