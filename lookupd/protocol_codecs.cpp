@@ -2,6 +2,7 @@
 // formatters, and the %XX quoting tcp_table uses. Contract: lookupd/protocol_codecs.hpp.
 #include "lookupd/protocol_codecs.hpp"
 
+#include "common/encoding.hpp"
 #include "common/framing.hpp"
 
 namespace postern::lookupd {
@@ -26,13 +27,6 @@ std::string sanitize_reason(std::string_view reason, std::string_view fallback) 
   }
   if (out.find_first_not_of(' ') == std::string::npos) out = fallback;
   return out;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace
@@ -169,10 +163,9 @@ std::optional<std::string> hex_unquote(std::string_view quoted) {
       continue;
     }
     if (quoted.size() - i < 3) return std::nullopt;  // fewer than two bytes after '%'
-    int hi = hex_value(quoted[i + 1]);
-    int lo = hex_value(quoted[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>((hi << 4) | lo);
+    auto byte = hex_decode(quoted.substr(i + 1, 2));
+    if (!byte) return std::nullopt;
+    out += *byte;
     i += 2;
   }
   return out;
