@@ -20,7 +20,7 @@ import signal
 import subprocess
 
 import peers
-from peers import can_connect, require_program, run, start_daemon, wait_until
+from peers import require_program, run, start_daemon
 from sasl_peers import write_file
 
 MAIL_USER, MAIL_GROUP = "nobody", "nogroup"
@@ -150,12 +150,7 @@ class _Agent(peers.DaemonHandle):
         self.proc = None
 
     def _wait_ready(self, timeout):
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} {self.name} exited with {self.proc.returncode} "
-                                   f"at start:\n{self.log_tail()}")
-            return can_connect(self.socket)
-        wait_until(ready, timeout, what=f"{self.kind} {self.name} LMTP socket {self.socket}")
+        self.wait_listening([self.socket], timeout, f"LMTP socket {self.socket}")
 
 
 
@@ -254,12 +249,7 @@ class DovecotLmtp(_Agent):
         if self.protocols == "lmtp":
             self._wait_ready(timeout)
         else:
-            def ready():
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"dovecot {self.name} exited with {self.proc.returncode}"
-                                       f":\n{self.log_tail()}")
-                return can_connect(os.path.join(self.dir, "run", "auth-userdb"))
-            wait_until(ready, timeout, what=f"dovecot {self.name} auth-userdb")
+            self.wait_listening([os.path.join(self.dir, "run", "auth-userdb")], timeout, "auth-userdb")
         return self
 
     def kill9(self):

@@ -379,6 +379,16 @@ class DaemonHandle:
     def log_tail(self, lines=40):
         return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
 
+    def wait_listening(self, endpoints, timeout, what):
+        """Returns once every endpoint (a unix socket path or a (host, port)) accepts
+        connections; raises with the log's tail if the process exits first."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} {self.name} exited with {self.proc.returncode} "
+                                   f"at start:\n{self.log_tail()}")
+            return all(can_connect(e) for e in endpoints)
+        wait_until(ready, timeout, what=f"{self.kind} {self.name} {what}")
+
 
 class Lookupd(DaemonHandle):
     """One lookupd process with its config, log, unix socketmap socket, an inet socketmap
@@ -429,13 +439,7 @@ class Lookupd(DaemonHandle):
         self.proc = start_daemon([self.binary, "-c", self.conf], self.log_path)
         endpoints = [self.socket, ("127.0.0.1", self.inet_port)]
         endpoints += [("127.0.0.1", p) for p in self.tcp_ports.values()]
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"lookupd exited with {self.proc.returncode} at start:\n"
-                                   f"{self.log_tail()}")
-            return all(can_connect(e) for e in endpoints)
-        wait_until(ready, timeout, what=f"lookupd {self.name} listeners")
+        self.wait_listening(endpoints, timeout, "listeners")
         return self
 
     def query_command(self, key, map_name, timeout=30):

@@ -93,13 +93,7 @@ class Dovecot(DaemonHandle):
         self.settings.update({k: str(v) for k, v in settings.items()})
         write_file(self.conf, self.config_text())
         self.proc = start_daemon([self.binary, "-F", "-c", self.conf], self.log_path)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dovecot exited with {self.proc.returncode} at start:\n"
-                                   f"{self.log_tail()}")
-            return can_connect(self.socket)
-        wait_until(ready, timeout, what=f"dovecot {self.name} auth-client socket")
+        self.wait_listening([self.socket], timeout, "auth-client socket")
         return self
 
     def doveadm_auth_test(self, socket_path, user, password, timeout=30):
@@ -163,13 +157,7 @@ class Authd(DaemonHandle):
         once the socket accepts connections."""
         self.write_config(**settings)
         self.proc = start_daemon([self.binary, "-c", self.conf], self.log_path)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"authd exited with {self.proc.returncode} at start:\n"
-                                   f"{self.log_tail()}")
-            return can_connect(self.socket)
-        wait_until(ready, timeout, what=f"authd {self.name} socket")
+        self.wait_listening([self.socket], timeout, "socket")
         return self
 
     def auth_test(self, user, password, socket_path=None, mech=None, timeout=30):

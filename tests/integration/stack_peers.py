@@ -19,7 +19,7 @@ import shutil
 import lmtp_mail as lm
 import lmtp_peers as lp
 import sasl_peers as sp
-from peers import can_connect, free_port, require_program, run, start_daemon, wait_until
+from peers import free_port, require_program, run, start_daemon
 
 
 class StackPostfix(lm.LmtpPostfix):
@@ -103,13 +103,7 @@ class ImapDovecot(lp.DovecotLmtp):
         sp.write_file(self.conf, self.config_text())
         self.proc = start_daemon([self.binary, "-F", "-c", self.conf], self.log_path,
                                     start_new_session=True)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"dovecot {self.name} exited with {self.proc.returncode}"
-                                   f":\n{self.log_tail()}")
-            return can_connect(("127.0.0.1", self.port))
-        wait_until(ready, timeout, what=f"dovecot {self.name} IMAP port {self.port}")
+        self.wait_listening([("127.0.0.1", self.port)], timeout, f"IMAP port {self.port}")
         return self
 
     def fetch_inbox(self, user, password, timeout=20):

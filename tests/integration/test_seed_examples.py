@@ -42,7 +42,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean when run by hand
 
 import peers
 import sasl_peers as sp
-from peers import can_connect, require_program, run, start_daemon, stop_daemon, tail, wait_until
+from peers import require_program, run, start_daemon, tail, wait_until
 
 EXAMPLES = os.path.normpath(os.path.join(peers.HERE, "..", "..", "examples"))
 
@@ -267,22 +267,14 @@ class Rendered:
         return m.group(1)
 
 
-class Daemon:
+class Daemon(peers.DaemonHandle):
     """One postern daemon started from a rendered example config (foreground)."""
+    kind = "postern"
 
     def __init__(self, binary, conf, socket_path, log_path, name):
         self.name, self.socket, self.log_path = name, socket_path, log_path
         self.proc = start_daemon([binary, "-c", conf], log_path)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {self.proc.returncode} at start:\n"
-                                   f"{tail(log_path)}")
-            return can_connect(socket_path)
-        wait_until(ready, 15, what=f"{name} socket {socket_path}")
-
-    def stop(self):
-        stop_daemon(self.proc, 10, self.name)
+        self.wait_listening([socket_path], 15, f"socket {socket_path}")
 
 
 def sha512_crypt(password):
