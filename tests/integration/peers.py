@@ -281,6 +281,17 @@ class MariaDB:
         self.stop()
 
 
+def class_mariadb(test_class, schema="schema_a.sql", database="mailserver"):
+    """A MariaDB for a test class's workspace: started, removed by the class cleanup, with
+    database created from tests/integration/data/<schema> (none when schema is None)."""
+    db = MariaDB(test_class.ws)
+    test_class.addClassCleanup(db.cleanup)
+    db.start()
+    if schema:
+        db.create_database(database, schema)
+    return db
+
+
 # ---------------------------------------------------------------- SQLite
 
 class SqliteDB:

@@ -33,10 +33,7 @@ class AuthdOutage(ac.AuthdTestBase):
 
     @classmethod
     def setup_peers(cls):
-        cls.db = peers.MariaDB(cls.ws)
-        cls.addClassCleanup(cls.db.cleanup)
-        cls.db.start()
-        cls.db.create_database("mailserver", "schema_a.sql")
+        cls.db = peers.class_mariadb(cls)
         sql = sp.dovecot_sql_conf(os.path.join(cls.ws.mkdir("conf"), "dovecot-sql.conf.ext"),
                                   cls.db.port)
         cls.add_pair("sql", ("sql", sql), f"sql {sql}")

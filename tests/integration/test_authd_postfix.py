@@ -44,10 +44,7 @@ class AuthdPostfix(ac.AuthdTestBase):
 
     @classmethod
     def setup_peers(cls):
-        cls.db = peers.MariaDB(cls.ws)
-        cls.addClassCleanup(cls.db.cleanup)
-        cls.db.start()
-        cls.db.create_database("mailserver", "schema_a.sql")
+        cls.db = peers.class_mariadb(cls)
         cls.db.create_database("mailserver_b", "schema_b.sql")
         conf = cls.ws.mkdir("conf")
         sql_a = sp.dovecot_sql_conf(os.path.join(conf, "dovecot-sql.conf.ext"), cls.db.port)

@@ -47,10 +47,7 @@ class LmtpdPostfix(lc.LmtpTestBase):
 
     @classmethod
     def setup_peers(cls):
-        cls.db = peers.MariaDB(cls.ws)
-        cls.addClassCleanup(cls.db.cleanup)
-        cls.db.start()
-        cls.db.create_database("mailserver", "schema_a.sql")
+        cls.db = peers.class_mariadb(cls)
         rows = ",\n".join(f"(1, '$6$x$notahash', '{a}')" for a in KNOWN[2:])
         cls.db.sql(f"INSERT INTO virtual_users (domain_id, password, email) VALUES {rows};",
                    db="mailserver")

@@ -324,9 +324,7 @@ class SqlSeeds(unittest.TestCase):
     def setUpClass(cls):
         cls.ws = peers.Workspace("seed-sql")
         cls.addClassCleanup(cls.ws.remove)
-        cls.db = peers.MariaDB(cls.ws)
-        cls.addClassCleanup(cls.db.cleanup)
-        cls.db.start()
+        cls.db = peers.class_mariadb(cls, schema=None)
         cls.postfix = peers.Postfix(cls.ws)
         loads = {"001": SCHEMA_A.format(enable="") + fill_hashes(DATA_001),
                  "002": SCHEMA_A.format(enable="\n  `enable` int(1) NOT NULL DEFAULT '1',")

@@ -166,10 +166,7 @@ class Seed001(StackBase):
 
     @classmethod
     def setup_peers(cls):
-        cls.db = peers.MariaDB(cls.ws)
-        cls.addClassCleanup(cls.db.cleanup)
-        cls.db.start()
-        cls.db.create_database("mailserver", "schema_a.sql")
+        cls.db = peers.class_mariadb(cls)
         conf = cls.ws.mkdir("conf")
         cls.lookupd = peers.Lookupd(cls.ws)
         for name, template, kind in (("domains", "virtual-mailbox-domains", None),
