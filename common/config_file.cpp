@@ -109,14 +109,10 @@ Result<ConfigFile> ConfigFile::parse(std::string_view text, std::string origin, 
   // First pass: physical lines -> logical lines. Comment and blank lines vanish entirely,
   // so (as in Postfix) they do not end a logical line that continues after them.
   std::vector<Logical> logicals;
-  int lineno = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view phys = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    ++lineno;
+  std::vector<std::string_view> physical = split_lines(text);
+  for (size_t i = 0; i < physical.size(); ++i) {
+    std::string_view phys = physical[i];
+    int lineno = static_cast<int>(i) + 1;
     if (phys.find('\0') != std::string_view::npos)
       return Error{fmt::format("{} line {}: NUL byte in line", cf.origin_, lineno)};
     std::string_view body = trim(phys);

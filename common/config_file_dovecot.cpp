@@ -3,6 +3,7 @@
 #include "common/config_file_dialects.hpp"
 
 #include "common/log.hpp"
+#include "common/strings.hpp"
 
 #include <fmt/format.h>
 
@@ -124,14 +125,10 @@ Status parse_text(std::string_view text, const std::string& origin, std::vector<
                   std::vector<DovecotSetting>& out) {
   std::string pending;  // a line continued with '\', not yet complete
   int pending_line = 0;
-  int lineno = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    ++lineno;
+  std::vector<std::string_view> lines = split_lines(text);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    std::string_view line = lines[i];
+    int lineno = static_cast<int>(i) + 1;
     if (line.find('\0') != std::string_view::npos)
       return Error{fmt::format("{} line {}: NUL byte in line", origin, lineno)};
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);  // CRLF files

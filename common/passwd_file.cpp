@@ -68,13 +68,10 @@ std::string legacy_suffix_to_scheme(std::string pw) {
 
 PasswdFileUsers parse_users(std::string_view text, const std::string& path) {
   PasswdFileUsers users;
-  int lineno = 0;
-  for (size_t pos = 0; pos < text.size();) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    pos = eol + 1;
-    ++lineno;
+  std::vector<std::string_view> lines = split_lines(text);
+  for (size_t n = 0; n < lines.size(); ++n) {
+    std::string_view line = lines[n];
+    int lineno = static_cast<int>(n) + 1;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     std::string_view body = trim(line);
     if (body.empty() || body.front() == '#' || line.front() == ':') continue;

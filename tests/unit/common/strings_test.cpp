@@ -63,3 +63,12 @@ TEST_CASE("split_list with custom separators", "[strings]") {
   CHECK(split_list("a b;c d", ";") == V{"a b", "c d"});
   CHECK(split_list("abc", "") == V{"abc"});
 }
+
+TEST_CASE("split_lines: one element per line, file line N at N-1", "[strings]") {
+  using V = std::vector<std::string_view>;
+  CHECK(split_lines("") == V{});
+  CHECK(split_lines("a") == V{"a"});
+  CHECK(split_lines("a\n") == V{"a"});
+  CHECK(split_lines("a\n\nb") == V{"a", "", "b"});
+  CHECK(split_lines("a\r\nb\n\n") == V{"a\r", "b", ""});
+}
