@@ -16,13 +16,12 @@
 //    returns (not even from inside the on_frame that called it), closing() is true.
 //  - close_after_write(): stops reading and delivering frames; the stream closes once the
 //    write queue is empty. write() is still accepted until then (and extends the wait).
-//  - EOF from the peer, unless on_eof is set (see there), behaves like close_after_write():
-//    replies queued so far are flushed,
-//    then the connection closes; a partial last frame is discarded. EOF is only read while
-//    reading is active (not paused, under the high water), so every complete frame sent
-//    before it has been delivered by then. A reply produced after the close (e.g. by a
-//    worker for a request still in flight) is dropped: a server that must answer every
-//    request of a half-closing peer keeps reading paused until it has written the reply.
+//  - EOF from the peer, unless on_eof is set (see there), behaves like close_after_write()
+//    once every complete frame received before it has been delivered (after a resume, if
+//    paused): replies queued so far are flushed, then the connection closes; a partial
+//    last frame is discarded. A reply produced after the close (e.g. by a worker for a
+//    request still in flight) is dropped: a server that must answer every request of a
+//    half-closing peer keeps reading paused until it has written the reply.
 //  - A read or write error, or the idle timeout, calls close().
 //  - write() after closing() is true is dropped silently.
 //  - on_close runs exactly once, on the loop, after every handle has closed; then on_frame,
@@ -95,12 +94,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Inside on_frame, writes are gathered and sent together once the frames of this read
   // have been handled (or before a close_after_write()); elsewhere they go out at once.
   void write(std::string bytes);
-  // Stops/starts delivering frames (e.g. while too many requests are in flight). The
-  // idle timeout does not run while paused: the wait is the server's, not the client's. While
-  // paused the socket is not read either. resume_reading() never calls on_frame itself:
-  // frames already buffered are delivered from the loop, on its next iteration.
+  // Stops/starts delivering frames (e.g. while a worker answers the last one). The idle
+  // timeout does not run while paused: the wait is the server's, not the client's. While
+  // paused the socket is still read into the buffer, up to kPausedReadLimit bytes, so a
+  // pause per request costs no epoll_ctl calls. resume_reading() never calls on_frame
+  // itself: frames already buffered are delivered from the loop, on its next iteration.
   void pause_reading();
   void resume_reading();
+  static constexpr size_t kPausedReadLimit = 64 * 1024;
   // Closes once everything queued has been written.
   void close_after_write();
   void close();
@@ -117,6 +118,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(uv_stream_t* stream, Framing framing, const ConnectionLimits& limits, std::string peer);
   void start();
   bool may_deliver() const;
+  bool wants_bytes() const;
   void update_reading();
   void schedule_frames();
   void process_frames();

@@ -62,9 +62,15 @@ bool Connection::may_deliver() const {
          queued_bytes_ <= limits_.write_high_water;
 }
 
+bool Connection::wants_bytes() const {
+  if (closing_ || close_when_drained_ || framing_failed_ || eof_ || queued_bytes_ > limits_.write_high_water)
+    return false;
+  return !paused_by_user_ || std::visit([](auto& f) { return f.buffered(); }, framer_) < kPausedReadLimit;
+}
+
 void Connection::update_reading() {
   if (closing_) return;
-  bool want = may_deliver() && !eof_;
+  bool want = wants_bytes();
   if (want && !reading_) {
     int rc = uv_read_start(stream_, on_alloc, on_read);
     if (rc < 0) {
@@ -82,7 +88,7 @@ void Connection::update_reading() {
 void Connection::schedule_frames() {
   if (closing_ || !may_deliver()) return;
   size_t buffered = std::visit([](auto& f) { return f.buffered(); }, framer_);
-  if (buffered > 0 || (eof_ && on_eof && !eof_signalled_)) uv_idle_start(kick_, on_kick);
+  if (buffered > 0 || (eof_ && !eof_signalled_)) uv_idle_start(kick_, on_kick);
 }
 
 void Connection::on_kick(uv_idle_t* idle) {
@@ -100,11 +106,15 @@ void Connection::process_frames() {
     std::string_view frame;
     FrameStatus status = std::visit([&frame](auto& f) { return f.next(&frame); }, framer_);
     if (status == FrameStatus::need_more) {
-      if (eof_ && on_eof && !eof_signalled_) {
+      if (eof_ && !eof_signalled_) {
         // Every complete frame is delivered; a partial one can never complete now.
         eof_signalled_ = true;
-        auto handler = on_eof;
-        handler();
+        if (on_eof) {
+          auto handler = on_eof;
+          handler();
+        } else {
+          close_after_write();
+        }
       }
       break;
     }
@@ -125,7 +135,7 @@ void Connection::process_frames() {
 }
 
 void Connection::touch() {
-  if (closing_ || limits_.idle_timeout_ms == 0) return;
+  if (closing_ || paused_by_user_ || limits_.idle_timeout_ms == 0) return;
   uv_timer_start(timer_, on_timer, limits_.idle_timeout_ms, 0);
 }
 
@@ -149,12 +159,8 @@ void Connection::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
     c->process_frames();
   } else if (nread == UV_EOF) {
     c->eof_ = true;
-    if (c->on_eof) {
-      c->update_reading();
-      c->process_frames();
-    } else {
-      c->close_after_write();
-    }
+    c->update_reading();
+    c->process_frames();
   } else if (nread < 0) {
     log_debug("{}: read error: {}", c->peer_, uv_strerror(static_cast<int>(nread)));
     c->close();

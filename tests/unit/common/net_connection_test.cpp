@@ -189,6 +189,54 @@ TEST_CASE("pause_reading holds buffered frames; resume delivers them from the lo
   CHECK(got == "a!\nb!\nc!\n");
 }
 
+TEST_CASE("while paused: bytes and EOF are held, the idle timeout waits, all is delivered after resume", "[net]") {
+  Harness h;
+  // More than kPausedReadLimit arrives while paused, so reading also stops and restarts.
+  const size_t lines = 3 * Connection::kPausedReadLimit / 100;
+  std::vector<std::string> frames;
+  size_t frames_at_resume = 0;
+  bool open_at_resume = false;
+  uv_timer_t worker;
+  uv_timer_init(&h.loop, &worker);
+  std::function<void()> answer = [&] {
+    frames_at_resume = frames.size();
+    open_at_resume = !h.conn->closing();
+    h.conn->write("slow!\n");
+    h.conn->resume_reading();
+  };
+  worker.data = &answer;
+  h.listen(Framing::line, limits_with(1024, 100), [&](Connection& c) {
+    c.on_frame = [&](std::string_view f) {
+      frames.emplace_back(f);
+      if (f != "slow") return;
+      c.pause_reading();  // a 400 ms job: four idle timeouts long
+      uv_timer_start(&worker, [](uv_timer_t* t) { (*static_cast<std::function<void()>*>(t->data))(); }, 400, 0);
+    };
+  });
+  std::string got;
+  h.run([&] {
+    int fd = unix_client(h.path());
+    send_str(fd, "slow\n");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::string burst;
+    for (size_t i = 0; i < lines; ++i) burst += std::string(98, static_cast<char>('a' + i % 26)) + "\n";
+    send_str(fd, burst + "last\npartial");
+    shutdown(fd, SHUT_WR);
+    got = read_upto(fd);
+    close(fd);
+  });
+  uv_close(reinterpret_cast<uv_handle_t*>(&worker), nullptr);
+  uv_run(&h.loop, UV_RUN_DEFAULT);
+  CHECK(frames_at_resume == 1);
+  CHECK(open_at_resume);
+  REQUIRE(frames.size() == lines + 2);
+  CHECK(frames[1] == std::string(98, 'a'));
+  CHECK(frames[lines] == std::string(98, static_cast<char>('a' + (lines - 1) % 26)));
+  CHECK(frames.back() == "last");
+  CHECK(got == "slow!\n");
+  CHECK(h.closes == 1);
+}
+
 TEST_CASE("EOF from the peer: queued replies are flushed, then the connection closes", "[net]") {
   Harness h;
   std::vector<std::string> frames;
