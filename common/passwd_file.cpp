@@ -152,6 +152,12 @@ PasswdFile::Snapshot PasswdFile::snapshot() {
   return Snapshot{users_, users_ ? std::string() : error_};
 }
 
+std::optional<PasswdFile::Snapshot> PasswdFile::snapshot_if_fresh() {
+  std::unique_lock lock(mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || std::chrono::steady_clock::now() - last_check_ >= kCheckInterval) return std::nullopt;
+  return Snapshot{users_, users_ ? std::string() : error_};
+}
+
 void PasswdFile::refresh_locked(std::chrono::steady_clock::time_point now) {
   last_check_ = now;
   auto stamp_of = [](const struct stat& st) {

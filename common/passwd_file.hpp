@@ -58,6 +58,9 @@ class PasswdFile {
   // checked at most once a second. An unreadable file gives no users (never the last good
   // copy: removing the file must not keep old passwords working).
   Snapshot snapshot();
+  // snapshot() without any file access or waiting: nullopt when a re-check is due, or
+  // another thread holds the lock (it may be re-reading). For the event loop.
+  std::optional<Snapshot> snapshot_if_fresh();
   const std::string& path() const { return path_; }
 
  private:

@@ -11,13 +11,6 @@
 namespace postern::lmtpd {
 namespace {
 
-// What a worker finds out about one RCPT.
-struct RcptCheck {
-  UserLookup lookup;
-  bool over_quota = false;
-  std::string folder;
-};
-
 std::string error_reply(const CommandError& e) { return fmt::format("{} {} {}\r\n", e.code, e.enhanced, e.text); }
 
 bool is_digits(std::string_view s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos; }
@@ -30,6 +23,13 @@ void sniff_message_id(std::string_view line, std::string* out) {
 }
 
 }  // namespace
+
+// What a worker (or the loop, when the userdb needs no I/O) finds out about one RCPT.
+struct LmtpSession::RcptCheck {
+  UserLookup lookup;
+  bool over_quota = false;
+  std::string folder;
+};
 
 LmtpSession::LmtpSession(std::shared_ptr<Connection> connection, LmtpContext& context)
     : connection_(std::move(connection)), context_(context) {}
@@ -171,6 +171,16 @@ void LmtpSession::on_rcpt(const LmtpCommand& command) {
   if (split.user.find('/') != std::string::npos)
     return send(fmt::format("550 5.1.1 <{}> User doesn't exist: {}\r\n", command.address, split.user));
   uint64_t size = transaction_.declared_size;
+  // The detail folder and the quota are on disk: only a worker may look.
+  auto needs_disk = [&](const UserLookup& lookup) {
+    return lookup.status == UserLookup::Status::found &&
+           ((config->save_to_detail_mailbox && !split.detail.empty()) || (size > 0 && lookup.user.quota_bytes));
+  };
+  if (std::optional<UserLookup> now = config->userdb->lookup_now(split.user); now && !needs_disk(*now)) {
+    RcptCheck check;
+    check.lookup = std::move(*now);
+    return answer_rcpt(command.address, split, &check);
+  }
   std::string address = command.address;
   begin_work();
   std::weak_ptr<LmtpSession> weak = shared_from_this();
@@ -191,25 +201,30 @@ void LmtpSession::on_rcpt(const LmtpCommand& command) {
       [weak, address, split](std::optional<RcptCheck> check) {
         auto self = weak.lock();
         if (!self) return;
-        const LmtpdConfig& cfg = *self->transaction_.config;
-        if (!check || check->lookup.status == UserLookup::Status::temp_error) {
-          log_warning("lmtp: {}: user lookup failed: {}", address, check ? check->lookup.error : "internal error");
-          self->send(fmt::format("451 4.3.0 <{}> Temporary internal error\r\n", address));
-        } else if (check->lookup.status == UserLookup::Status::not_found) {
-          log_info("lmtp: {}: unknown user {}", address, split.user);
-          self->send(fmt::format("550 5.1.1 <{}> User doesn't exist: {}\r\n", address, split.user));
-        } else if (check->over_quota) {
-          self->send(fmt::format("{} <{}> Quota exceeded (mailbox for user is full)\r\n",
-                                 cfg.maildir.quota_full_tempfail ? "452 4.2.2" : "552 5.2.2", address));
-        } else {
-          self->transaction_.recipients.push_back(Recipient{address, check->lookup.user, check->folder, -1});
-          self->send("250 2.1.5 OK\r\n");
-        }
+        self->answer_rcpt(address, split, check ? &*check : nullptr);
         self->end_work();
       });
   if (!queued) {
-    send(fmt::format("451 4.3.0 <{}> Temporary internal error\r\n", address));
+    answer_rcpt(address, split, nullptr);
     end_work();
+  }
+}
+
+// check is null when no worker could run it.
+void LmtpSession::answer_rcpt(const std::string& address, const RecipientAddress& split, RcptCheck* check) {
+  const LmtpdConfig& cfg = *transaction_.config;
+  if (!check || check->lookup.status == UserLookup::Status::temp_error) {
+    log_warning("lmtp: {}: user lookup failed: {}", address, check ? check->lookup.error : "internal error");
+    send(fmt::format("451 4.3.0 <{}> Temporary internal error\r\n", address));
+  } else if (check->lookup.status == UserLookup::Status::not_found) {
+    log_info("lmtp: {}: unknown user {}", address, split.user);
+    send(fmt::format("550 5.1.1 <{}> User doesn't exist: {}\r\n", address, split.user));
+  } else if (check->over_quota) {
+    send(fmt::format("{} <{}> Quota exceeded (mailbox for user is full)\r\n",
+                     cfg.maildir.quota_full_tempfail ? "452 4.2.2" : "552 5.2.2", address));
+  } else {
+    transaction_.recipients.push_back(Recipient{address, std::move(check->lookup.user), check->folder, -1});
+    send("250 2.1.5 OK\r\n");
   }
 }
 

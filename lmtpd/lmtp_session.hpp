@@ -1,8 +1,8 @@
 // lmtp_session.hpp - one LMTP client connection (Postfix's lmtp client, or any other).
 //
 // Commands are handled strictly in order; a pipelining client's commands wait in the
-// read buffer while a command that needs a worker (RCPT: userdb lookup and quota;
-// the final dot: delivery) is in progress, so replies always come back in order. The
+// read buffer while a command that needs a worker (RCPT: a userdb lookup that needs I/O,
+// quota; the final dot: delivery) is in progress, so replies always come back in order. The
 // message is received once into a spool and delivered to every accepted recipient on a
 // worker; each recipient's reply is written only after its file is fsynced into new/.
 // Several transactions may follow each other on one connection (RSET, as Postfix reuses
@@ -60,7 +60,9 @@ class LmtpSession : public std::enable_shared_from_this<LmtpSession> {
   void on_line(std::string_view line);
   void on_command(const LmtpCommand& command);
   void on_mail(const LmtpCommand& command);
+  struct RcptCheck;
   void on_rcpt(const LmtpCommand& command);
+  void answer_rcpt(const std::string& address, const RecipientAddress& split, RcptCheck* check);
   void on_data();
   void on_data_line(std::string_view line);
   void deliver();

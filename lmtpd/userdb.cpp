@@ -68,6 +68,10 @@ bool safe_path(std::string_view p) {
   return true;
 }
 
+bool is_number(const std::string& id) {  // empty: no field, the default applies
+  return id.find_first_not_of("0123456789") == std::string::npos;
+}
+
 std::string rtrim_spaces(std::string s) {  // CHAR columns come back padded
   while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
@@ -91,6 +95,9 @@ class Source {
   virtual ~Source() = default;
   virtual Answer fetch(const std::string& user, WorkerContext& worker) = 0;
   virtual Answer exists(const std::string& user, WorkerContext& worker) { return fetch(user, worker); }
+  // fetch() and exists() without I/O, or nullopt (see Userdb::lookup_now).
+  virtual std::optional<Answer> fetch_now(const std::string&) { return std::nullopt; }
+  virtual std::optional<Answer> exists_now(const std::string& user) { return fetch_now(user); }
   virtual std::string describe() const = 0;
   virtual std::vector<std::string> endpoint_keys() const { return {}; }
 };
@@ -98,7 +105,12 @@ class Source {
 class StaticSource final : public Source {
  public:
   explicit StaticSource(Fields fields) : fields_(std::move(fields)) {}
-  Answer fetch(const std::string& user, WorkerContext&) override {
+  Answer fetch(const std::string& user, WorkerContext&) override { return answer(user); }
+  std::optional<Answer> fetch_now(const std::string& user) override { return answer(user); }
+  std::string describe() const override { return "static"; }
+
+ private:
+  Answer answer(const std::string& user) const {
     Answer a{LS::found, fields_, {}};
     if (!a.fields.home.empty()) {  // home= is a template (%d/%n); mail= is expanded later
       auto home = expand_dovecot_template(fields_.home, vars_for(user));
@@ -107,15 +119,13 @@ class StaticSource final : public Source {
     }
     return a;
   }
-  std::string describe() const override { return "static"; }
-
- private:
   Fields fields_;
 };
 
 class NoneCheck final : public Source {
  public:
   Answer fetch(const std::string&, WorkerContext&) override { return Answer{LS::found, {}, {}}; }
+  std::optional<Answer> fetch_now(const std::string&) override { return Answer{LS::found, {}, {}}; }
   std::string describe() const override { return "none"; }
 };
 
@@ -154,8 +164,16 @@ class PasswdFileSource final : public Source {
  public:
   explicit PasswdFileSource(PasswdFileArgs args) : file_(args.path), format_(std::move(args.username_format)) {}
 
-  Answer fetch(const std::string& user, WorkerContext&) override {
-    PasswdFile::Snapshot snap = file_.snapshot();
+  Answer fetch(const std::string& user, WorkerContext&) override { return answer(file_.snapshot(), user); }
+  std::optional<Answer> fetch_now(const std::string& user) override {
+    std::optional<PasswdFile::Snapshot> snap = file_.snapshot_if_fresh();
+    if (!snap) return std::nullopt;
+    return answer(*snap, user);
+  }
+  std::string describe() const override { return fmt::format("passwd-file({})", file_.path()); }
+
+ private:
+  Answer answer(const PasswdFile::Snapshot& snap, const std::string& user) const {
     if (!snap.users) return Answer{LS::temp_error, {}, snap.error};
     auto key = expand_dovecot_template(format_, vars_for(user));
     if (!key) return Answer{LS::temp_error, {}, describe() + ": username_format: " + key.error().message};
@@ -173,9 +191,7 @@ class PasswdFileSource final : public Source {
     }
     return a;
   }
-  std::string describe() const override { return fmt::format("passwd-file({})", file_.path()); }
 
- private:
   PasswdFile file_;
   std::string format_;
 };
@@ -263,6 +279,20 @@ class DovecotUserdb final : public Userdb {
     Answer a = userdb_->fetch(user, worker);
     if (a.status != LS::found) return fail(user, a.status, std::move(a.error));
     return finish(user, a.fields);
+  }
+
+  std::optional<UserLookup> lookup_now(const std::string& user) override {
+    if (check_) {
+      std::optional<Answer> c = check_->exists_now(user);
+      if (!c) return std::nullopt;
+      if (c->status != LS::found) return fail(user, c->status, std::move(c->error));
+    }
+    std::optional<Answer> a = userdb_->fetch_now(user);
+    if (!a) return std::nullopt;
+    if (a->status != LS::found) return fail(user, a->status, std::move(a->error));
+    // A uid or gid by name goes through NSS, which may block (LDAP, NIS).
+    if (!is_number(a->fields.uid) || !is_number(a->fields.gid)) return std::nullopt;
+    return finish(user, a->fields);
   }
 
   std::string describe() const override {

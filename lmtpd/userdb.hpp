@@ -40,6 +40,10 @@ class Userdb {
  public:
   virtual ~Userdb() = default;
   virtual UserLookup lookup(const std::string& user, WorkerContext& worker) = 0;
+  // lookup()'s answer given at once, on the event loop, when the userdb needs no I/O for
+  // it (static, a passwd-file checked within the last second, numeric ids); nullopt when
+  // only lookup() on a worker can answer (SQL, a passwd-file re-check due, ids by name).
+  virtual std::optional<UserLookup> lookup_now(const std::string&) { return std::nullopt; }
   virtual std::string describe() const = 0;
   virtual std::vector<std::string> endpoint_keys() const { return {}; }
 };

@@ -30,6 +30,13 @@ class FakeUserdb : public Userdb {
  public:
   std::string root;
   std::atomic<bool> down{false};
+  bool answers_now = false;  // like a static or passwd-file userdb
+  std::optional<uint64_t> quota;
+  std::optional<UserLookup> lookup_now(const std::string& user) override {
+    if (!answers_now) return std::nullopt;
+    WorkerContext none(-1);
+    return lookup(user, none);
+  }
   UserLookup lookup(const std::string& user, WorkerContext&) override {
     UserLookup out;
     if (down) {
@@ -43,6 +50,7 @@ class FakeUserdb : public Userdb {
     out.user.uid = geteuid();
     out.user.gid = getegid();
     out.user.maildir = root + "/" + user.substr(0, user.find('@')) + "/Maildir";
+    out.user.quota_bytes = quota;
     return out;
   }
   std::string describe() const override { return "fake"; }
@@ -210,6 +218,26 @@ TEST_CASE("lmtp session: a userdb failure is 451 at RCPT", "[lmtp_session]") {
   h.userdb->down = true;
   h.send("LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice@example.com>\r\n");
   REQUIRE(h.wait_for("451 4.3.0 <alice@example.com> Temporary internal error\r\n"));
+}
+
+TEST_CASE("lmtp session: RCPT is answered on the loop when the userdb needs no I/O", "[lmtp_session]") {
+  // With the pool stopped, only an answer given on the loop can be a 250 or a 550.
+  Harness h;
+  h.pool->stop();
+  h.userdb->answers_now = true;
+  h.send("LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice@example.com>\r\nRCPT TO:<nobody@example.com>\r\n");
+  REQUIRE(h.wait_for("550 5.1.1 <nobody@example.com> User doesn't exist: nobody@example.com\r\n"));
+  CHECK(h.received.find("250 2.1.5 OK\r\n") != std::string::npos);
+
+  // A quota needs maildirsize read from disk: that goes to a worker (here: none).
+  h.userdb->quota = 1 << 20;
+  h.send("RSET\r\nMAIL FROM:<a@b> SIZE=100\r\nRCPT TO:<bob@example.com>\r\n");
+  REQUIRE(h.wait_for("451 4.3.0 <bob@example.com> Temporary internal error\r\n"));
+
+  h.userdb->quota.reset();
+  h.userdb->answers_now = false;
+  h.send("RSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:<carol@example.com>\r\n");
+  REQUIRE(h.wait_for("451 4.3.0 <carol@example.com> Temporary internal error\r\n"));
 }
 
 TEST_CASE("lmtp session: size limits at MAIL and after the dot", "[lmtp_session]") {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 using namespace postern;
 using namespace postern::lmtpd;
@@ -296,6 +297,48 @@ TEST_CASE("userdb: passwd-file userdb and user_check (seed 004)", "[userdb][pass
 
   s.user_check = "passwd-file relative.db";
   CHECK_FALSE(make_userdb(s).ok());
+}
+
+TEST_CASE("userdb: lookup_now answers without I/O or not at all", "[userdb][passwd-file]") {
+  TempDir dir;
+  std::string users = dir.write("users.db",
+                                "mailuser@maildomain:{PLAIN}1::::\n"
+                                "named@maildomain:{PLAIN}2:nobody:nogroup::/home/named::\n");
+  UserdbSettings s;
+  s.userdb = "static uid=5000 gid=5000 allow_all_users=yes";
+  s.mail_home = "/var/vmail/%d/%n";
+  s.mail_location = "maildir:~/mail";
+  CHECK(make(s)->lookup_now("anyone@anywhere")->user.maildir == "/var/vmail/anywhere/anyone/mail");
+
+  s.user_check = "passwd-file " + users;
+  auto checked = make(s);
+  std::optional<UserLookup> now = checked->lookup_now("mailuser@maildomain");
+  REQUIRE(now);
+  CHECK(now->status == LS::found);
+  CHECK(now->user.maildir == look(*checked, "mailuser@maildomain").user.maildir);
+  CHECK(now->user.uid == 5000);
+  REQUIRE(checked->lookup_now("other@maildomain"));
+  CHECK(checked->lookup_now("other@maildomain")->status == LS::not_found);
+  // Once a re-check of the file is due, only a worker may stat it; its lookup makes it fresh.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  CHECK_FALSE(checked->lookup_now("mailuser@maildomain"));
+  CHECK(look(*checked, "mailuser@maildomain").status == LS::found);
+  CHECK(checked->lookup_now("mailuser@maildomain"));
+
+  s.userdb = "passwd-file " + users;
+  s.user_check = "";
+  s.mail_uid = s.mail_gid = "5000";
+  auto pf = make(s);
+  CHECK(pf->lookup_now("mailuser@maildomain")->user.uid == 5000);
+  CHECK_FALSE(pf->lookup_now("named@maildomain"));  // uid by name: NSS may block
+  CHECK(look(*pf, "named@maildomain").user.uid == 65534);
+
+  std::string db = make_db(dir);
+  UserdbSettings sql = static_settings("maildir:~/Maildir");
+  sql.user_check = "sql " + dir.write("check.conf.ext", "driver = sqlite\nconnect = " + db +
+                                                            "\npassword_query = SELECT password FROM virtual_users "
+                                                            "WHERE email = '%u'\n");
+  CHECK_FALSE(make(sql)->lookup_now("email1@example.com"));
 }
 
 TEST_CASE("parse_quota_rule forms", "[userdb][quota]") {
