@@ -54,21 +54,25 @@ NAMES = {"lmtpd": "lmtpd", "dovecot": "Dovecot", "smtp-sink": "smtp-sink -L"}
 
 
 class Case:
-    """Recipients per message and whether a session reuses its connection (-d)."""
+    """Recipients per message, whether a session reuses its connection (-d), and sessions
+    when not --sessions (RCPTS:new|reuse[:SESSIONS])."""
 
     def __init__(self, text):
-        rcpts, _, mode = text.partition(":")
-        if mode not in ("new", "reuse") or not rcpts.isdigit() or int(rcpts) < 1:
-            raise SystemExit(f"lmtp_bench.py: bad case {text!r} (RCPTS:new or RCPTS:reuse)")
-        self.rcpts, self.reuse = int(rcpts), mode == "reuse"
+        rcpts, mode, *more = text.split(":") + [""]
+        sessions = more[0] if more and more[0] else "0"
+        if (mode not in ("new", "reuse") or not rcpts.isdigit() or int(rcpts) < 1 or
+                not sessions.isdigit() or len(more) > 2):
+            raise SystemExit(f"lmtp_bench.py: bad case {text!r} (RCPTS:new or RCPTS:reuse, then :SESSIONS)")
+        self.rcpts, self.reuse, self.sessions = int(rcpts), mode == "reuse", int(sessions)
 
     def __str__(self):
         conn = "connection reuse (-d)" if self.reuse else "new connection per msg"
-        return f"{self.rcpts} rcpt{'s' if self.rcpts > 1 else ''}, {conn}"
+        more = f", {self.sessions} sessions" if self.sessions else ""
+        return f"{self.rcpts} rcpt{'s' if self.rcpts > 1 else ''}, {conn}{more}"
 
     def source_args(self, sessions, size, messages):
         return (["-L"] + (["-d"] if self.reuse else []) +
-                ["-s", str(sessions), "-l", str(size), "-m", str(messages)] +
+                ["-s", str(self.sessions or sessions), "-l", str(size), "-m", str(messages)] +
                 (["-r", str(self.rcpts)] if self.rcpts > 1 else []))
 
 
@@ -156,7 +160,7 @@ def verdicts(cases, stats, ceil8):
     """One line per target: met / missed with the figure."""
     out = []
     for case in cases:
-        if case.rcpts not in TARGETS:
+        if case.rcpts not in TARGETS or case.sessions:  # targets are for the issue's load
             continue
         times, of_ceiling = TARGETS[case.rcpts]
         ours, ref = stats.get(("lmtpd", str(case))), stats.get(("dovecot", str(case)))
@@ -175,6 +179,26 @@ def verdicts(cases, stats, ceil8):
                 out.append(f"{case}: lmtpd >= {of_ceiling:.0%} of the 8-thread fsync ceiling: "
                            "not measured")
     return out
+
+
+def concurrency_note(cases, stats, ceil8, sessions):
+    """What the cases with their own session count show, against the --sessions cases."""
+    out = []
+    for case in (c for c in cases if c.sessions):
+        ours, ref = stats.get(("lmtpd", str(case))), stats.get(("dovecot", str(case)))
+        base = next((c for c in cases if not c.sessions and (c.rcpts, c.reuse) == (case.rcpts, case.reuse)), None)
+        ours_base = stats.get(("lmtpd", str(base))) if base else None
+        if not ours or not ceil8:
+            continue
+        out.append(f"- {case}: lmtpd {ours[0]:,.0f}/s = {share(ours, ceil8)} of the 8-thread fsync ceiling"
+                   + (f" (with {sessions} sessions: {share(ours_base, ceil8)})" if ours_base else "")
+                   + (f"; Dovecot {ref[0]:,.0f}/s" if ref else "") + ".")
+    if not out:
+        return ""
+    return ("Not targets: the same load with more sessions. Each smtp-source session has one message in "
+            "flight, so its protocol round trips come on top of every fsync; with more sessions they "
+            "overlap other sessions' fsyncs, as they do under Postfix's lmtp client (up to "
+            "`default_destination_concurrency_limit` = 20 connections per destination).\n" + "\n".join(out) + "\n")
 
 
 def profile(args, ws, agents, rates):
@@ -212,8 +236,9 @@ def main():
     ap.add_argument("--sink-deliveries", type=int, default=16000, help="per smtp-sink run")
     ap.add_argument("--sessions", type=int, default=8)
     ap.add_argument("--size", type=int, default=4096)
-    ap.add_argument("--cases", default="1:new,1:reuse,20:reuse",
-                    help="RCPTS:new|reuse, comma-separated (new: no -d; reuse: -d)")
+    ap.add_argument("--cases", default="1:new,1:reuse,20:reuse,1:reuse:32",
+                    help="RCPTS:new|reuse[:SESSIONS], comma-separated (new: no -d; reuse: -d; "
+                         "SESSIONS: instead of --sessions; such a case has no target)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--lmtp-workers", default="0", help="lmtpd lmtp_workers (0: its default, 4 per core)")
     ap.add_argument("--ceiling-threads", default="1,4,8")
@@ -338,7 +363,8 @@ def main():
                          stats.get(("ceiling", t)), args.runs, ""))
     table_md = "\n".join(lines)
     verdict_md = "\n".join(f"- {v}" for v in verdicts(cases, stats, ceil8))
-    print(f"\n{table_md}\n\nTargets:\n{verdict_md}")
+    more_md = concurrency_note(cases, stats, ceil8, args.sessions)
+    print(f"\n{table_md}\n\nTargets:\n{verdict_md}\n\n{more_md}")
     if invalid:
         print(f"\n{len(invalid)} invalid run(s) (not every delivery landed):", file=sys.stderr)
         for line in invalid:
@@ -352,7 +378,7 @@ def main():
 
 Written by `tests/bench/lmtp_bench.py` on {datetime.datetime.now().astimezone().isoformat(timespec="seconds")}.
 
-- Machine: {machine()}; mail on {filesystem("/tmp")}
+- Machine: {machine()}; mail on {filesystem(os.environ.get("POSTERN_TMPDIR", "/tmp"))}
 - Peers: Dovecot {version(["dovecot", "--version"])} (`mail_fsync = always`), smtp-source and smtp-sink from Postfix {version(["postconf", "-d", "-h", "mail_version"])}
 - postern: git {rev} (plus uncommitted changes, if any), lmtpd `{os.path.relpath(os.path.abspath(args.lmtpd), ROOT)}`, `lmtp_workers = {args.lmtp_workers}`{' (4 per core)' if args.lmtp_workers == '0' else ''}
 - Load, per case, {args.deliveries} recipient-deliveries per run on the agent's unix socket:
@@ -373,6 +399,7 @@ Reproduce: `tests/bench/run lmtp` (options: `tests/bench/run lmtp --help`).
 Targets (issue 6):
 {verdict_md}
 
+{more_md}
 With several recipients both agents write and fsync a message once and hard-link it into
 every other recipient's new/ (Dovecot: `maildir_copy_with_hardlinks = yes`), fsyncing each
 new/; so deliveries/s with 20 recipients can pass the fsync ceiling, which fsyncs one file

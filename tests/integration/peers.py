@@ -161,10 +161,10 @@ def backdate(path):
 # ---------------------------------------------------------------- workspace
 
 class Workspace:
-    """A private temp dir under /tmp (mode 0711) holding one test class's peers."""
+    """A private temp dir under /tmp, or $POSTERN_TMPDIR (mode 0711), holding one test class's peers."""
 
     def __init__(self, tag):
-        self.path = tempfile.mkdtemp(prefix=f"postern-it.{tag}.", dir="/tmp")
+        self.path = tempfile.mkdtemp(prefix=f"postern-it.{tag}.", dir=os.environ.get("POSTERN_TMPDIR", "/tmp"))
         os.chmod(self.path, 0o711)
         _live_dirs.add(self.path)
 
