@@ -95,10 +95,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // have been handled (or before a close_after_write()); elsewhere they go out at once.
   void write(std::string bytes);
   // Stops/starts delivering frames (e.g. while a worker answers the last one). The idle
-  // timeout does not run while paused: the wait is the server's, not the client's. While
-  // paused the socket is still read into the buffer, up to kPausedReadLimit bytes, so a
-  // pause per request costs no epoll_ctl calls. resume_reading() never calls on_frame
-  // itself: frames already buffered are delivered from the loop, on its next iteration.
+  // timeout does not run while paused: the wait is the server's, not the client's (unless
+  // close_after_write() was called: then it waits for the client to read). While paused the
+  // socket is still read into the buffer until it holds kPausedReadLimit bytes (so at most
+  // that plus one 64 KiB read; frame limits are checked on resume), so a pause per request
+  // costs no epoll_ctl calls. resume_reading() never calls on_frame itself: frames already
+  // buffered are delivered from the loop, on its next iteration.
   void pause_reading();
   void resume_reading();
   static constexpr size_t kPausedReadLimit = 64 * 1024;

@@ -135,7 +135,7 @@ void Connection::process_frames() {
 }
 
 void Connection::touch() {
-  if (closing_ || paused_by_user_ || limits_.idle_timeout_ms == 0) return;
+  if (closing_ || (paused_by_user_ && !close_when_drained_) || limits_.idle_timeout_ms == 0) return;
   uv_timer_start(timer_, on_timer, limits_.idle_timeout_ms, 0);
 }
 
@@ -263,7 +263,8 @@ void Connection::close_after_write() {
   close_when_drained_ = true;
   flush_batch();
   update_reading();
-  if (queued_bytes_ == 0) close();
+  if (queued_bytes_ == 0) return close();
+  touch();  // from now on only the client keeps it open, by not reading
 }
 
 void Connection::close() {

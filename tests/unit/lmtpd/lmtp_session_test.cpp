@@ -234,7 +234,16 @@ TEST_CASE("lmtp session: RCPT is answered on the loop when the userdb needs no I
   h.send("RSET\r\nMAIL FROM:<a@b> SIZE=100\r\nRCPT TO:<bob@example.com>\r\n");
   REQUIRE(h.wait_for("451 4.3.0 <bob@example.com> Temporary internal error\r\n"));
 
+  // So does a detail folder, which may exist on disk.
   h.userdb->quota.reset();
+  h.context.config = [&] {
+    auto c = std::make_shared<LmtpdConfig>(*h.context.config);
+    c->save_to_detail_mailbox = true;
+    return c;
+  }();
+  h.send("RSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice+box@example.com>\r\n");
+  REQUIRE(h.wait_for("451 4.3.0 <alice+box@example.com> Temporary internal error\r\n"));
+
   h.userdb->answers_now = false;
   h.send("RSET\r\nMAIL FROM:<a@b>\r\nRCPT TO:<carol@example.com>\r\n");
   REQUIRE(h.wait_for("451 4.3.0 <carol@example.com> Temporary internal error\r\n"));
