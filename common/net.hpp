@@ -119,8 +119,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
  private:
   Connection(uv_stream_t* stream, Framing framing, const ConnectionLimits& limits, std::string peer);
   void start();
+  bool open_for_frames() const;
   bool may_deliver() const;
   bool wants_bytes() const;
+  size_t buffered() const;
   void update_reading();
   void schedule_frames();
   void process_frames();

@@ -57,15 +57,19 @@ void Connection::start() {
   update_reading();
 }
 
-bool Connection::may_deliver() const {
-  return !closing_ && !close_when_drained_ && !paused_by_user_ && !framing_failed_ &&
-         queued_bytes_ <= limits_.write_high_water;
+// Neither closing nor held back by the framer or by backpressure; a pause aside.
+bool Connection::open_for_frames() const {
+  return !closing_ && !close_when_drained_ && !framing_failed_ && queued_bytes_ <= limits_.write_high_water;
 }
 
+bool Connection::may_deliver() const { return open_for_frames() && !paused_by_user_; }
+
 bool Connection::wants_bytes() const {
-  if (closing_ || close_when_drained_ || framing_failed_ || eof_ || queued_bytes_ > limits_.write_high_water)
-    return false;
-  return !paused_by_user_ || std::visit([](auto& f) { return f.buffered(); }, framer_) < kPausedReadLimit;
+  return open_for_frames() && !eof_ && (!paused_by_user_ || buffered() < kPausedReadLimit);
+}
+
+size_t Connection::buffered() const {
+  return std::visit([](auto& f) { return f.buffered(); }, framer_);
 }
 
 void Connection::update_reading() {
@@ -87,8 +91,7 @@ void Connection::update_reading() {
 
 void Connection::schedule_frames() {
   if (closing_ || !may_deliver()) return;
-  size_t buffered = std::visit([](auto& f) { return f.buffered(); }, framer_);
-  if (buffered > 0 || (eof_ && !eof_signalled_)) uv_idle_start(kick_, on_kick);
+  if (buffered() > 0 || (eof_ && !eof_signalled_)) uv_idle_start(kick_, on_kick);
 }
 
 void Connection::on_kick(uv_idle_t* idle) {
