@@ -172,9 +172,10 @@ void LmtpSession::on_rcpt(const LmtpCommand& command) {
     return send(fmt::format("550 5.1.1 <{}> User doesn't exist: {}\r\n", command.address, split.user));
   uint64_t size = transaction_.declared_size;
   // The detail folder and the quota are on disk: only a worker may look.
+  const bool check_folder = config->save_to_detail_mailbox && !split.detail.empty();
+  auto check_quota = [size](const MailUser& user) { return size > 0 && user.quota_bytes; };
   auto needs_disk = [&](const UserLookup& lookup) {
-    return lookup.status == UserLookup::Status::found &&
-           ((config->save_to_detail_mailbox && !split.detail.empty()) || (size > 0 && lookup.user.quota_bytes));
+    return lookup.status == UserLookup::Status::found && (check_folder || check_quota(lookup.user));
   };
   if (std::optional<UserLookup> now = config->userdb->lookup_now(split.user); now && !needs_disk(*now)) {
     RcptCheck check;
@@ -185,15 +186,13 @@ void LmtpSession::on_rcpt(const LmtpCommand& command) {
   begin_work();
   std::weak_ptr<LmtpSession> weak = shared_from_this();
   bool queued = context_.pool->submit_for<RcptCheck>(
-      [config, split, size](WorkerContext& worker) {
+      [config, split, size, check_folder, check_quota](WorkerContext& worker) {
         RcptCheck check;
         check.lookup = config->userdb->lookup(split.user, worker);
         if (check.lookup.status != UserLookup::Status::found) return check;
         const MailUser& user = check.lookup.user;
-        if (config->save_to_detail_mailbox && !split.detail.empty() &&
-            maildir_folder_exists(user.maildir, split.detail))
-          check.folder = split.detail;
-        if (size > 0 && user.quota_bytes)
+        if (check_folder && maildir_folder_exists(user.maildir, split.detail)) check.folder = split.detail;
+        if (check_quota(user))
           check.over_quota = !maildir_quota_allows(
               MaildirTarget{user.maildir, check.folder, user.uid, user.gid, user.quota_bytes}, size);
         return check;
