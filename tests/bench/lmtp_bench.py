@@ -58,10 +58,11 @@ class Case:
     when not --sessions (RCPTS:new|reuse[:SESSIONS])."""
 
     def __init__(self, text):
-        rcpts, mode, *more = text.split(":") + [""]
-        sessions = more[0] if more and more[0] else "0"
-        if (mode not in ("new", "reuse") or not rcpts.isdigit() or int(rcpts) < 1 or
-                not sessions.isdigit() or len(more) > 2):
+        parts = text.split(":")
+        rcpts, mode = parts[0], parts[1] if len(parts) > 1 else ""
+        sessions = (parts[2] if len(parts) > 2 else "") or "0"
+        if (len(parts) > 3 or mode not in ("new", "reuse") or not rcpts.isdigit() or int(rcpts) < 1 or
+                not sessions.isdigit()):
             raise SystemExit(f"lmtp_bench.py: bad case {text!r} (RCPTS:new or RCPTS:reuse, then :SESSIONS)")
         self.rcpts, self.reuse, self.sessions = int(rcpts), mode == "reuse", int(sessions)
 
