@@ -363,7 +363,23 @@ DEFAULT_SETTINGS = {
 }
 
 
-class DaemonHandle:
+class LogFile:
+    """Reading self.log_path, the log of something a test started."""
+    tail_lines = 40
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, lines=None):
+        lines = lines or self.tail_lines
+        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
+
+
+class DaemonHandle(LogFile):
     """What a test holds for one daemon it started (self.proc, self.log_path, self.kind,
     self.name): stop it by PID, signal it, read its log."""
     kind = "daemon"
@@ -379,16 +395,6 @@ class DaemonHandle:
 
     def hup(self):
         self.proc.send_signal(signal.SIGHUP)
-
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines=40):
-        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
 
     def wait_listening(self, endpoints, timeout, what):
         """Returns once every endpoint (a unix socket path or a (host, port)) accepts

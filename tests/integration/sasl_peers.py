@@ -14,8 +14,8 @@ import shutil
 import subprocess
 
 import peers
-from peers import (DaemonHandle, backdate, can_connect, free_port, require_program, run, start_daemon,
-                   tail, wait_until)
+from peers import (DaemonHandle, LogFile, backdate, can_connect, free_port, require_program, run, start_daemon,
+                   wait_until)
 
 
 def authd_binary():
@@ -203,12 +203,13 @@ smtpd_hard_error_limit = 1000
 """
 
 
-class PostfixInstance:
+class PostfixInstance(LogFile):
     """A private Postfix (master + smtpd) run with `postfix -c DIR start-fg`: queue and data
     dirs in the workspace, chroot off, log to a file, no DNS, all outbound mail to discard:.
     Each add_smtpd() is one smtpd service on its own 127.0.0.1 port with SASL through
     Dovecot's protocol to one auth socket, as a submission service: AUTH without TLS,
     relaying only for authenticated clients. Stopped with `postfix -c DIR stop`."""
+    tail_lines = 30
 
     MAIN_CF = BASE_MAIN_CF + """\
 queue_run_delay = 5s
@@ -324,15 +325,6 @@ postlog   unix-dgram n  -  n  -  1  postlogd
             peers._live_procs.discard(self.proc)
             self.proc = None
 
-    def log(self):
-        try:
-            with open(self.log_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, lines=30):
-        return f"--- {self.log_path} (last {lines} lines) ---\n{tail(self.log_path, lines)}"
 
 
 class SwaksResult:
