@@ -204,6 +204,9 @@ class MariaDB:
         self.dir = ws.mkdir(name)
         self.datadir = os.path.join(self.dir, "data")
         self.socket = os.path.join(self.dir, "mysqld.sock")
+        # Its own, not /tmp: two servers bootstrapping at once in a shared tmpdir can lose a
+        # temporary table ("Could not remove temporary table", install-db rc 1).
+        self.tmpdir = os.path.join(self.dir, "tmp")
         self.log = os.path.join(self.dir, "error.log")
         self.port = None
         self.proc = None
@@ -218,8 +221,10 @@ class MariaDB:
         return f"unix:{self.socket}"
 
     def _install(self):
+        os.makedirs(self.tmpdir, exist_ok=True)
         rc, out, err = run([self.install_db, "--no-defaults", *self.as_root,
-                            f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
+                            f"--datadir={self.datadir}", f"--tmpdir={self.tmpdir}",
+                            "--auth-root-authentication-method=normal",
                             "--skip-test-db", "--skip-name-resolve", "--innodb-log-file-size=8M"],
                            timeout=120)
         if rc != 0:
@@ -233,6 +238,7 @@ class MariaDB:
             self.port = free_port()
         self.proc = start_daemon(
             [self.mariadbd, "--no-defaults", *self.as_root, f"--datadir={self.datadir}",
+             f"--tmpdir={self.tmpdir}",
              f"--socket={self.socket}", f"--pid-file={self.dir}/mysqld.pid",
              f"--port={self.port}", "--bind-address=127.0.0.1", "--skip-name-resolve",
              "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
