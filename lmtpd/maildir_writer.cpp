@@ -6,10 +6,9 @@
 
 #include "lmtpd/maildir_name.hpp"
 #include "lmtpd/maildir_quota.hpp"
-#include "lmtpd/maildir_tmp_file.hpp"
-#include "lmtpd/unique_fd.hpp"
 
 #include <fcntl.h>
+#include <stdio.h>  // renameat2, RENAME_NOREPLACE
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +24,35 @@ using Kind = DeliveryOutcome::Kind;
 
 // EEXIST retries: names are unique by construction, so repeated collisions mean trouble.
 constexpr int kNameAttempts = 16;
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(Fd&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = o.fd_;
+      o.fd_ = -1;
+    }
+    return *this;
+  }
+  int get() const { return fd_; }
+  // Closes and reports close()'s errno (0 on success): a delayed write error shows up here.
+  int close_checked() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd >= 0 && ::close(fd) != 0 ? errno : 0;
+  }
+
+ private:
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  int fd_;
+};
 
 bool running_as_root() { return geteuid() == 0; }
 
@@ -54,7 +82,7 @@ bool folder_name_is_safe(const std::string& folder) {
 }
 
 int fsync_dir_path(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  Fd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errno;
   return fsync(fd.get()) != 0 ? errno : 0;
 }
@@ -100,8 +128,8 @@ int make_dirs(const std::string& path, unsigned mode, uid_t uid, gid_t gid, std:
 // One target ready to receive: its mailbox's tmp/ and new/ opened, its filesystem known.
 struct Box {
   size_t index = 0;
-  UniqueFd tmp;
-  UniqueFd fresh;  // new/
+  Fd tmp;
+  Fd fresh;  // new/
   dev_t dev = 0;
 };
 
@@ -118,7 +146,7 @@ DeliveryOutcome prepare(const MaildirTarget& t, const MaildirOptions& opt, Box& 
   if (!t.folder.empty()) {
     // Dovecot marks each Maildir++ subfolder with an empty "maildirfolder" file.
     std::string marker = mailbox + "/maildirfolder";
-    UniqueFd fd(open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, opt.file_mode));
+    Fd fd(open(marker.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, opt.file_mode));
     if (fd.get() < 0 && errno != EEXIST) return failure(errno, "create " + marker);
     if (fd.get() >= 0 && running_as_root() && fchown(fd.get(), t.uid, t.gid) != 0) return failure(errno, "chown " + marker);
   }
@@ -126,10 +154,10 @@ DeliveryOutcome prepare(const MaildirTarget& t, const MaildirOptions& opt, Box& 
   if (stat(t.maildir.c_str(), &st) != 0) return failure(errno, "stat " + t.maildir);
   box.dev = st.st_dev;
   // O_NOFOLLOW: a tmp/ or new/ replaced by a symlink must not redirect the delivery.
-  box.tmp = UniqueFd(open((mailbox + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  box.tmp = Fd(open((mailbox + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (box.tmp.get() < 0) return failure(errno, "open " + mailbox + "/tmp");
   clean_stale_tmp(box.tmp.get(), mailbox);
-  box.fresh = UniqueFd(open((mailbox + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  box.fresh = Fd(open((mailbox + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (box.fresh.get() < 0) return failure(errno, "open " + mailbox + "/new");
   DeliveryOutcome ok;
   ok.kind = Kind::saved;
@@ -146,28 +174,31 @@ int write_all(int fd, std::string_view data) {
   return 0;
 }
 
-// Writes headers + body into a new file in box's tmp/, fsynced. On failure nothing is left.
-DeliveryOutcome write_message(const MaildirTarget& t, Box& box, std::string_view headers, const MessageSpool& body,
-                              uint64_t size, const MaildirOptions& opt, const std::string& host,
-                              MaildirTmpFile& file) {
-  if (int err = file.create(box.tmp.get(), opt.file_mode, opt.unnamed_tmp_files, host); err != 0)
-    return failure(err, "create " + file.describe());
-  int err = 0;
-  std::string what = "write " + file.describe();
-  if (running_as_root() && fchown(file.fd(), t.uid, t.gid) != 0) err = errno, what = "chown " + file.describe();
-  if (err == 0) err = write_all(file.fd(), headers);
-  if (err == 0) err = body.write_to(file.fd());
-  struct stat st {};
-  if (err == 0 && fstat(file.fd(), &st) == 0 && static_cast<uint64_t>(st.st_size) != size) {
-    std::string wrong = file.describe() + ": wrote " + std::to_string(st.st_size) + " bytes, expected " +
-                        std::to_string(size);
-    file.discard();
-    return failure(Kind::failed, wrong);
+// Writes headers + body into box's tmp/<name>, fsynced and closed. On failure nothing is left.
+DeliveryOutcome write_tmp(const MaildirTarget& t, Box& box, std::string_view headers, const MessageSpool& body,
+                          uint64_t size, const MaildirOptions& opt, const std::string& host, std::string& name) {
+  int fd_or_err = -EEXIST;
+  for (int i = 0; i < kNameAttempts && fd_or_err == -EEXIST; ++i) {
+    name = maildir::unique_base_name(host);
+    fd_or_err = maildir::create_exclusive_at(box.tmp.get(), name, opt.file_mode);
   }
-  if (err == 0 && fsync(file.fd()) != 0) err = errno, what = "fsync " + file.describe();
-  if (int cerr = file.finish_writing(); err == 0 && cerr != 0) err = cerr, what = "close " + file.describe();
+  if (fd_or_err < 0) return failure(-fd_or_err, "create tmp/" + name);
+  Fd fd(fd_or_err);
+  int err = 0;
+  std::string what = "write tmp/" + name;
+  if (running_as_root() && fchown(fd.get(), t.uid, t.gid) != 0) err = errno, what = "chown tmp/" + name;
+  if (err == 0) err = write_all(fd.get(), headers);
+  if (err == 0) err = body.write_to(fd.get());
+  struct stat st {};
+  if (err == 0 && fstat(fd.get(), &st) == 0 && static_cast<uint64_t>(st.st_size) != size) {
+    unlinkat(box.tmp.get(), name.c_str(), 0);
+    return failure(Kind::failed, "tmp/" + name + ": wrote " + std::to_string(st.st_size) + " bytes, expected " +
+                                     std::to_string(size));
+  }
+  if (err == 0 && fsync(fd.get()) != 0) err = errno, what = "fsync tmp/" + name;
+  if (int cerr = fd.close_checked(); err == 0 && cerr != 0) err = cerr, what = "close tmp/" + name;
   if (err != 0) {
-    file.discard();
+    unlinkat(box.tmp.get(), name.c_str(), 0);
     return failure(err, what);
   }
   DeliveryOutcome ok;
@@ -189,31 +220,39 @@ DeliveryOutcome finish_in_new(Box& box, const std::string& final) {
   return ok;
 }
 
-// Gives the written file its entry new/<unique>,S=<size> in box, never replacing a file.
-DeliveryOutcome move_into_new(MaildirTmpFile& file, Box& box, uint64_t size, const std::string& host) {
+int rename_noreplace(int from_dir, const std::string& from, int to_dir, const std::string& to) {
+  if (renameat2(from_dir, from.c_str(), to_dir, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // Filesystems without RENAME_NOREPLACE: link() refuses to replace as well.
+  if (linkat(from_dir, from.c_str(), to_dir, to.c_str(), 0) != 0) return errno;
+  unlinkat(from_dir, from.c_str(), 0);
+  return 0;
+}
+
+// Moves box's tmp/<name> to new/<unique>,S=<size>, never replacing an existing file.
+DeliveryOutcome move_into_new(Box& box, const std::string& name, uint64_t size, const std::string& host) {
   int err = EEXIST;
   std::string final;
   for (int i = 0; i < kNameAttempts && err == EEXIST; ++i) {
     final = maildir::final_name(maildir::unique_base_name(host), size);
-    err = file.move_into(box.fresh.get(), final);
+    err = rename_noreplace(box.tmp.get(), name, box.fresh.get(), final);
   }
   if (err != 0) {
-    std::string what = "move " + file.describe() + " to new/";
-    file.discard();
-    return failure(err, what);
+    unlinkat(box.tmp.get(), name.c_str(), 0);
+    return failure(err, "rename tmp/" + name + " to new/");
   }
   return finish_in_new(box, final);
 }
 
-// Hard-links the leader's fsynced file into other's new/. Sets `fallback` when the
+// Hard-links the leader's fsynced tmp file into other's new/. Sets `fallback` when the
 // link is impossible for reasons of this filesystem, not of the target (then write a copy).
-DeliveryOutcome link_into_new(MaildirTmpFile& file, Box& other, uint64_t size, const std::string& host,
-                              bool& fallback) {
+DeliveryOutcome link_into_new(Box& leader, const std::string& name, Box& other, uint64_t size,
+                              const std::string& host, bool& fallback) {
   int err = EEXIST;
   std::string final;
   for (int i = 0; i < kNameAttempts && err == EEXIST; ++i) {
     final = maildir::final_name(maildir::unique_base_name(host), size);
-    err = file.link_into(other.fresh.get(), final);
+    err = linkat(leader.tmp.get(), name.c_str(), other.fresh.get(), final.c_str(), 0) == 0 ? 0 : errno;
   }
   fallback = err == EXDEV || err == EMLINK || err == EPERM;
   if (err != 0) return failure(err, "link into new/");
@@ -277,9 +316,8 @@ std::vector<DeliveryOutcome> deliver_to_maildirs(const std::vector<MaildirTarget
     groups[g].push_back(i);
   }
 
-  // Per group: write once, link into every other member's new/ while the file is still
-  // the leader's (unnamed, or in its tmp/ where no reader moves it), then move it into
-  // the leader's new/.
+  // Per group: write once, link into every other member's new/ while the file is still in
+  // the leader's tmp/ (where no reader moves it), then rename it into the leader's new/.
   // A leader that cannot be written (its own directory's problem) passes the role on.
   for (size_t g = 0; g < groups.size(); ++g) {
     std::vector<size_t> members = groups[g];
@@ -287,21 +325,21 @@ std::vector<DeliveryOutcome> deliver_to_maildirs(const std::vector<MaildirTarget
     while (!members.empty()) {
       size_t lead = members.front();
       members.erase(members.begin());
-      MaildirTmpFile file;
-      outcomes[lead] = write_message(targets[lead], boxes[lead], headers, body, size, options, host, file);
+      std::string name;
+      outcomes[lead] = write_tmp(targets[lead], boxes[lead], headers, body, size, options, host, name);
       if (outcomes[lead].kind != Kind::saved) continue;
       for (size_t other : members) {
         bool fallback = false;
-        outcomes[other] = link_into_new(file, boxes[other], size, host, fallback);
+        outcomes[other] = link_into_new(boxes[lead], name, boxes[other], size, host, fallback);
         if (fallback) singles.push_back(other);
       }
       members.clear();
-      outcomes[lead] = move_into_new(file, boxes[lead], size, host);
+      outcomes[lead] = move_into_new(boxes[lead], name, size, host);
     }
     for (size_t one : singles) {
-      MaildirTmpFile file;
-      outcomes[one] = write_message(targets[one], boxes[one], headers, body, size, options, host, file);
-      if (outcomes[one].kind == Kind::saved) outcomes[one] = move_into_new(file, boxes[one], size, host);
+      std::string name;
+      outcomes[one] = write_tmp(targets[one], boxes[one], headers, body, size, options, host, name);
+      if (outcomes[one].kind == Kind::saved) outcomes[one] = move_into_new(boxes[one], name, size, host);
     }
   }
 

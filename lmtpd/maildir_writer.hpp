@@ -2,10 +2,9 @@
 //
 // For each target: create missing directories (maildir root, cur/new/tmp; for a folder
 // also the Maildir++ ".folder" dir and its maildirfolder file) owned by the target's
-// uid/gid; create the file in tmp/ with the configured mode (unnamed, by O_TMPFILE, where
-// the filesystem allows; else tmp/<unique> with O_CREAT|O_EXCL|O_NOFOLLOW); write
-// headers + body; fsync; link or rename it into new/<unique>,S=<size>, never replacing a
-// file; fsync new/. Only then is the target's outcome `saved`.
+// uid/gid; create tmp/<unique> with O_CREAT|O_EXCL|O_NOFOLLOW and the configured mode;
+// write headers + body; fsync; move into new/<unique>,S=<size> (link/rename, never
+// replacing a file); fsync new/. Only then is the target's outcome `saved`.
 // Targets on the same filesystem with the same uid/gid share one written file by hard
 // links: the content is written and fsynced once. A crash leaves at most files in tmp/.
 // Names are Dovecot-style <sec>.M<usec>P<pid>Q<n>R<random>.<host>, unique across threads
@@ -39,7 +38,6 @@ struct MaildirOptions {
   unsigned dir_mode = 0700;
   std::string hostname;       // for file names; '/' and ':' are escaped
   bool quota_full_tempfail = false;
-  bool unnamed_tmp_files = true;  // O_TMPFILE where supported; false: always tmp/<name>
 };
 
 struct DeliveryOutcome {

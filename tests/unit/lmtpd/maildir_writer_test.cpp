@@ -153,7 +153,6 @@ TEST_CASE("delivery creates the directory chain and writes headers + body exactl
   MaildirOptions opt = options();
   opt.dir_mode = 0750;
   opt.file_mode = 0640;
-  opt.unnamed_tmp_files = GENERATE(true, false);
   auto out = deliver_to_maildirs({target(maildir)}, kHeaders, *spool, opt);
   REQUIRE(out.size() == 1);
   REQUIRE(out[0].kind == DeliveryOutcome::Kind::saved);
@@ -177,9 +176,7 @@ TEST_CASE("targets on one filesystem with one owner share one inode", "[maildir]
   auto spool = make_spool(kWire);
   std::vector<MaildirTarget> targets;
   for (const char* user : {"a", "b", "c"}) targets.push_back(target(tmp.path + "/" + user + "/Maildir"));
-  MaildirOptions opt = options();
-  opt.unnamed_tmp_files = GENERATE(true, false);
-  auto out = deliver_to_maildirs(targets, kHeaders, *spool, opt);
+  auto out = deliver_to_maildirs(targets, kHeaders, *spool, options());
   std::set<std::string> names;
   std::set<ino_t> inodes;
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -277,9 +274,7 @@ TEST_CASE("disk full reports disk_full and leaves no partial file", "[maildir]")
   std::string big(200 * 1024, 'x');
   auto spool = make_spool("Subject: big\n\n" + big + "\n", 1 << 10);
   std::string maildir = mnt + "/Maildir";
-  MaildirOptions opt = options();
-  opt.unnamed_tmp_files = GENERATE(true, false);
-  auto out = deliver_to_maildirs({target(maildir), target(mnt + "/other")}, kHeaders, *spool, opt);
+  auto out = deliver_to_maildirs({target(maildir), target(mnt + "/other")}, kHeaders, *spool, options());
   bool new_empty = entries(maildir + "/new").empty();
   bool tmp_empty = entries(maildir + "/tmp").empty() && entries(mnt + "/other/tmp").empty();
   umount(mnt.c_str());
