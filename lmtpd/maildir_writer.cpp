@@ -133,10 +133,33 @@ struct Box {
   dev_t dev = 0;
 };
 
+// The common case, an INBOX whose cur/, new/ and tmp/ all exist, with one path lookup of
+// the maildir instead of one per directory. False if anything is missing or odd: then
+// prepare() takes the long way, which creates what is missing and names what failed.
+bool open_existing_inbox(const MaildirTarget& t, Box& box) {
+  Fd root(open(t.maildir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  struct stat st {};
+  if (root.get() < 0 || fstat(root.get(), &st) != 0) return false;
+  struct stat cur {};
+  if (fstatat(root.get(), "cur", &cur, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(cur.st_mode)) return false;
+  // O_NOFOLLOW: a tmp/ or new/ replaced by a symlink must not redirect the delivery.
+  Fd tmp(openat(root.get(), "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  Fd fresh(openat(root.get(), "new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (tmp.get() < 0 || fresh.get() < 0) return false;
+  box.dev = st.st_dev;
+  box.tmp = std::move(tmp);
+  box.fresh = std::move(fresh);
+  clean_stale_tmp(box.tmp.get(), t.maildir);
+  return true;
+}
+
 DeliveryOutcome prepare(const MaildirTarget& t, const MaildirOptions& opt, Box& box) {
   if (!maildir_path_is_safe(t.maildir)) return failure(Kind::failed, "unsafe path: " + t.maildir);
   if (!t.folder.empty() && !folder_name_is_safe(t.folder))
     return failure(Kind::failed, "unsafe folder name: " + t.folder);
+  DeliveryOutcome ok;
+  ok.kind = Kind::saved;
+  if (t.folder.empty() && open_existing_inbox(t, box)) return ok;
   std::string mailbox = t.folder.empty() ? t.maildir : t.maildir + "/." + t.folder;
   std::string where;
   std::vector<std::string> dirs = {t.maildir + "/cur", t.maildir + "/new", t.maildir + "/tmp"};
@@ -159,8 +182,6 @@ DeliveryOutcome prepare(const MaildirTarget& t, const MaildirOptions& opt, Box& 
   clean_stale_tmp(box.tmp.get(), mailbox);
   box.fresh = Fd(open((mailbox + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (box.fresh.get() < 0) return failure(errno, "open " + mailbox + "/new");
-  DeliveryOutcome ok;
-  ok.kind = Kind::saved;
   return ok;
 }
 
@@ -229,12 +250,13 @@ int rename_noreplace(int from_dir, const std::string& from, int to_dir, const st
   return 0;
 }
 
-// Moves box's tmp/<name> to new/<unique>,S=<size>, never replacing an existing file.
+// Moves box's tmp/<name> to new/<name>,S=<size>, never replacing an existing file.
 DeliveryOutcome move_into_new(Box& box, const std::string& name, uint64_t size, const std::string& host) {
   int err = EEXIST;
   std::string final;
   for (int i = 0; i < kNameAttempts && err == EEXIST; ++i) {
-    final = maildir::final_name(maildir::unique_base_name(host), size);
+    // The tmp/ name is unique already; like Dovecot, new/ keeps it (another on a clash).
+    final = maildir::final_name(i == 0 ? name : maildir::unique_base_name(host), size);
     err = rename_noreplace(box.tmp.get(), name, box.fresh.get(), final);
   }
   if (err != 0) {

@@ -3,6 +3,7 @@
 #include "lmtpd/maildir_name.hpp"
 #include "lmtpd/maildir_quota.hpp"
 #include "lmtpd/maildir_writer.hpp"
+#include "tests/unit/lmtpd/maildir_test_support.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -22,73 +23,8 @@
 #include <thread>
 
 using namespace postern::lmtpd;
+using namespace postern::lmtpd::testing;
 namespace fs = std::filesystem;
-
-namespace {
-
-constexpr uid_t kNobody = 65534;
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/maildir_test.XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-std::unique_ptr<MessageSpool> make_spool(const std::string& text, size_t memory_limit = 1 << 20) {
-  auto spool = std::make_unique<MessageSpool>("/tmp", memory_limit, 1 << 30);
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) spool->add_line(line);
-  REQUIRE(spool->add_line(".") == MessageSpool::Status::done);
-  return spool;
-}
-
-std::vector<std::string> entries(const std::string& dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-unsigned mode_of(const std::string& path) {
-  struct stat st {};
-  REQUIRE(stat(path.c_str(), &st) == 0);
-  return st.st_mode & 07777;
-}
-
-MaildirTarget target(const std::string& maildir, uid_t uid = 0, gid_t gid = 0) {
-  MaildirTarget t;
-  t.maildir = maildir;
-  t.uid = uid == 0 ? geteuid() : uid;
-  t.gid = gid == 0 ? getegid() : gid;
-  return t;
-}
-
-MaildirOptions options() {
-  MaildirOptions o;
-  o.hostname = "mx.example.com";
-  return o;
-}
-
-const std::string kHeaders = "Return-Path: <a@example.org>\nDelivered-To: alice@example.com\n";
-const std::string kBody = "Subject: hi\n\nline one\n.dot line\nlast\n";
-// The spool stores the body as received minus dot-stuffing: "..dot" arrives for ".dot".
-const std::string kWire = "Subject: hi\n\nline one\n..dot line\nlast\n";
-
-}  // namespace
 
 TEST_CASE("maildir names are unique across threads and a fork", "[maildir]") {
   std::vector<std::vector<std::string>> per_thread(8);
