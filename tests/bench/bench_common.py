@@ -1,9 +1,10 @@
 """bench_common.py - what the benchmark scripts share: the machine and a peer's version
-for the report, tearing the peers down, and for delivery the agents' Maildir setup and how
-many messages landed. The scripts put tests/integration on sys.path before importing this."""
+for the report, tearing the peers down, a process tree and its CPU time, and for delivery
+the agents' Maildir setup and how many messages landed. The scripts put tests/integration on sys.path before importing this."""
 
 import os
 import platform
+import resource
 import subprocess
 import sys
 
@@ -56,3 +57,45 @@ def maildir_setup(ws, name, users):
     return lp.MailSetup(name, root, ("passwd-file", f"scheme=PLAIN {users}"),
                         f"uid={lp.MAIL_USER} gid={lp.MAIL_GROUP} home={root}/%d/%n",
                         f"maildir:{root}/%d/%n")
+
+
+def descendants(pid):
+    """pid and every live descendant, through the ppid field of /proc/*/stat."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_cpu_seconds(pid):
+    """User + system CPU seconds used so far by pid's process tree: each live process's own
+    and what its exited children used (cutime, cstime: a reaped lmtp child counts too)."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])  # stat fields 14-17: utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    """User + system CPU seconds of this process's exited and reaped children so far (a load
+    generator or limit run with subprocess.run is counted once it returns)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime

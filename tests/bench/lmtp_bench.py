@@ -30,7 +30,6 @@ Not a ctest test.
 import argparse
 import datetime
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -44,85 +43,15 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-from bench_common import count_landed, machine, maildir_setup, tear_down, version  # noqa: E402
+from bench_common import (children_cpu_seconds, count_landed, machine, maildir_setup, tear_down,  # noqa: E402
+                          tree_cpu_seconds, version)
 import lmtp_profile  # noqa: E402
+from lmtp_loads import Case, Sink, ceiling, smtp_source, smtp_source_argv  # noqa: E402
 
 # Issue 6's targets, by recipients per message: (lmtpd at least this many times Dovecot,
 # lmtpd at least this share of the 8-thread fsync ceiling, or None).
 TARGETS = {1: (2.5, 0.90), 20: (4.0, None)}
 NAMES = {"lmtpd": "lmtpd", "dovecot": "Dovecot", "smtp-sink": "smtp-sink -L"}
-
-
-class Case:
-    """Recipients per message, whether a session reuses its connection (-d), and sessions
-    when not --sessions (RCPTS:new|reuse[:SESSIONS])."""
-
-    def __init__(self, text):
-        parts = text.split(":")
-        rcpts, mode = parts[0], parts[1] if len(parts) > 1 else ""
-        sessions = (parts[2] if len(parts) > 2 else "") or "0"
-        if (len(parts) > 3 or mode not in ("new", "reuse") or not rcpts.isdigit() or int(rcpts) < 1 or
-                not sessions.isdigit()):
-            raise SystemExit(f"lmtp_bench.py: bad case {text!r} (RCPTS:new or RCPTS:reuse, then :SESSIONS)")
-        self.rcpts, self.reuse, self.sessions = int(rcpts), mode == "reuse", int(sessions)
-
-    def __str__(self):
-        conn = "connection reuse (-d)" if self.reuse else "new connection per msg"
-        more = f", {self.sessions} sessions" if self.sessions else ""
-        return f"{self.rcpts} rcpt{'s' if self.rcpts > 1 else ''}, {conn}{more}"
-
-    def source_args(self, sessions, size, messages):
-        return (["-L"] + (["-d"] if self.reuse else []) +
-                ["-s", str(self.sessions or sessions), "-l", str(size), "-m", str(messages)] +
-                (["-r", str(self.rcpts)] if self.rcpts > 1 else []))
-
-
-def smtp_source_argv(socket_path, args, domain):
-    return ([peers.require_program("smtp-source", "postfix")] + args +
-            ["-f", "bench@remote.invalid", "-t", f"user@{domain}", f"unix:{socket_path}"])
-
-
-def smtp_source(socket_path, args, domain, timeout):
-    """Runs smtp-source ARGS to user@DOMAIN on the unix socket -> (seconds, rc, output)."""
-    argv = smtp_source_argv(socket_path, args, domain)
-    start = time.monotonic()
-    try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        return timeout, -1, "timed out"
-    return time.monotonic() - start, p.returncode, (p.stdout + p.stderr).strip()
-
-
-class Sink(peers.DaemonHandle):
-    """`smtp-sink -L -c -u nobody unix:SOCKET 256`: answers LMTP (one reply per recipient
-    after the dot) and discards the mail. -c writes running counters to its log, from
-    which messages() reads how many messages it accepted."""
-    kind = "smtp-sink"
-
-    def __init__(self, ws):
-        self.name, self.proc = "sink", None
-        self.binary = peers.require_program("smtp-sink", "postfix")
-        self.socket = ws.file("sink.sock")
-        self.log_path = ws.file("sink.log")
-
-    def start(self, timeout=10):
-        self.proc = peers.start_daemon([self.binary, "-L", "-c", "-u", lp.MAIL_USER,
-                                        f"unix:{self.socket}", "256"], self.log_path)
-        peers.wait_until(lambda: peers.can_connect(self.socket), timeout, what="smtp-sink socket")
-        return self
-
-    def messages(self):
-        counts = re.findall(r"mesg=(\d+)", self.log())
-        return int(counts[-1]) if counts else 0
-
-
-def ceiling(binary, directory, threads, count):
-    p = subprocess.run([binary, "-d", directory, "-j", str(threads), "-n", str(count), "-t", "20"],
-                       capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        raise RuntimeError(f"{binary}: rc {p.returncode}: {p.stderr.strip()}")
-    return {k: float(v) for k, v in (kv.split("=", 1) for kv in p.stdout.split())}
 
 
 def filesystem(path):
@@ -146,11 +75,21 @@ def stat(rates):
     return (statistics.median(rates), min(rates), max(rates), len(rates)) if rates else None
 
 
-def row(case, who, s, runs, files, ratios=("", "", "")):
-    """One table row: median, min - max, valid runs, files, then lmtpd's ratio cells."""
+def row(case, who, s, runs, files, used, ratios=("", "", "")):
+    """One table row: median, min - max, valid runs, files, CPU per delivery, then lmtpd's
+    ratio cells."""
     value, spread, n = ((f"{s[0]:,.0f}", f"{s[1]:,.0f} - {s[2]:,.0f}", s[3]) if s
                         else ("(no valid run)", "", 0))
-    return f"| {case} | {who} | {value} | {spread} | {n}/{runs} | {files} | {' | '.join(ratios)} |"
+    return f"| {case} | {who} | {value} | {spread} | {n}/{runs} | {files} | {cpu_cell(used)} | {' | '.join(ratios)} |"
+
+
+def cpu_cell(used):
+    """'agent / smtp-source' CPU µs per delivery, medians of the valid runs."""
+    if not used:
+        return ""
+    own = f"{statistics.median(u[0] for u in used):,.0f}"
+    source = [u[1] for u in used if u[1] is not None]
+    return own + (f" / {statistics.median(source):,.0f}" if source else "")
 
 
 def share(a, b, fmt="{:.0%}"):
@@ -263,6 +202,7 @@ def main():
     ws = peers.Workspace("lmtp-bench")
     stops = []
     rates = {}      # (who, str(case)) or ("ceiling", threads) -> [valid rates]
+    cpu = {}        # the same keys -> [(agent or ceiling, smtp-source) CPU us per delivery]
     landed = {}     # (who, str(case)) -> [landed, expected] over every run
     invalid = []
     planned = done = 0
@@ -309,8 +249,11 @@ def main():
                 done += 1
                 os.sync()  # the last point's dirty pages are not this point's to write
                 if who == "ceiling":
+                    used = children_cpu_seconds()
                     c = ceiling(args.ceiling, ws.mkdir(f"ceiling-{what}-run{run}"), what, args.deliveries)
                     rates.setdefault((who, what), []).append(c["deliveries_per_s"])
+                    cpu.setdefault((who, what), []).append(
+                        ((children_cpu_seconds() - used) / c["deliveries"] * 1e6, None))
                     print(f"run {run + 1}: fsync ceiling, {what} thread(s): "
                           f"{c['deliveries_per_s']:8.1f} deliveries/s", flush=True)
                     continue
@@ -319,9 +262,11 @@ def main():
                 messages = max(1, total // what.rcpts)
                 mail = None if root is None else os.path.join(root, domain)
                 before = agent.messages() if mail is None else count_landed(mail)
+                used = (tree_cpu_seconds(agent.proc.pid), children_cpu_seconds())
                 secs, rc, out = smtp_source(
                     agent.socket, what.source_args(args.sessions, args.size, messages), domain,
                     args.point_timeout)
+                used = (tree_cpu_seconds(agent.proc.pid) - used[0], children_cpu_seconds() - used[1])
                 after = agent.messages() if mail is None else count_landed(mail)
                 got = (after - before) * (what.rcpts if root is None else 1)
                 expected = messages * what.rcpts
@@ -331,6 +276,7 @@ def main():
                 tally[1] += expected
                 if ok:
                     rates.setdefault((who, str(what)), []).append(got / secs)
+                    cpu.setdefault((who, str(what)), []).append((used[0] / got * 1e6, used[1] / got * 1e6))
                 else:
                     invalid.append(f"{who} {what} run {run + 1}: {got}/{expected} rc {rc}: {out[-200:]}")
                 print(f"run {run + 1}: {who:9} {str(what):38} {messages:5} msgs, {got:5} "
@@ -348,8 +294,9 @@ def main():
     stats = {k: stat(v) for k, v in rates.items()}
     ceil8 = stats.get(("ceiling", 8))
     lines = ["| case | agent | deliveries/s (median) | min - max | valid runs | files landed / sent "
-             "| lmtpd / Dovecot | lmtpd of smtp-sink | lmtpd of fsync ceiling, 8 threads |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| CPU µs per delivery: agent / smtp-source | lmtpd / Dovecot | lmtpd of smtp-sink "
+             "| lmtpd of fsync ceiling, 8 threads |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
         ours, ref, sink = (stats.get((w, str(case))) for w in ("lmtpd", "dovecot", "smtp-sink"))
         for who in names:
@@ -358,10 +305,10 @@ def main():
             ratios = ((share(ours, ref, "{:.2f}x"), share(ours, sink), share(ours, ceil8))
                       if who == "lmtpd" else ("", "", ""))
             lines.append(row(case, NAMES.get(who, who), stats.get((who, str(case))), args.runs,
-                             files, ratios))
+                             files, cpu.get((who, str(case))), ratios))
     for t in threads_list:
         lines.append(row("-", f"fsync ceiling, {t} thread{'s' if t > 1 else ''}",
-                         stats.get(("ceiling", t)), args.runs, ""))
+                         stats.get(("ceiling", t)), args.runs, "", cpu.get(("ceiling", t))))
     table_md = "\n".join(lines)
     verdict_md = "\n".join(f"- {v}" for v in verdicts(cases, stats, ceil8))
     more_md = concurrency_note(cases, stats, ceil8, args.sessions)
@@ -393,6 +340,11 @@ Written by `tests/bench/lmtp_bench.py` on {datetime.datetime.now().astimezone().
   and discards: no disk) under the same smtp-source command with -m for {args.sink_deliveries} deliveries.
 - Each row: median and min - max of its valid runs ({args.runs} planned); the points run
   interleaved (run 1 of every row, then run 2, ...). Ratios are of medians.
+- CPU µs per delivery (medians of the valid runs): the agent's process tree from /proc
+  (user + system, exited children included; Dovecot: master, auth and lmtp processes), and
+  smtp-source's from getrusage; for a ceiling row, bench_fsync_ceiling's. smtp-sink's is the
+  LMTP protocol alone, with no disk and no lookup: a floor for any LMTP server's own work,
+  which comes on top of the file work the ceiling row shows.
 Reproduce: `tests/bench/run lmtp` (options: `tests/bench/run lmtp --help`).
 
 {table_md}

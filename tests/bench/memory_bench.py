@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-from bench_common import count_landed, machine, maildir_setup, tear_down, version  # noqa: E402
+from bench_common import count_landed, descendants, machine, maildir_setup, tear_down, version  # noqa: E402
 
 IDLE_LIMIT_KB = 10 * 1024
 RATIO_TARGET = 5.0
@@ -69,27 +69,6 @@ def process_name(pid):
             return f.read().strip()
     except OSError:
         return "?"
-
-
-def descendants(pid):
-    """pid and every live descendant, through the ppid field of /proc/*/stat."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
 
 
 def tree_mem(pid):
