@@ -4,6 +4,7 @@ the agents' Maildir setup and how many messages landed. The scripts put tests/in
 
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -37,6 +38,17 @@ def count_landed(root):
         if os.path.basename(dirpath) in ("new", "cur"):
             n += len(files)
     return n
+
+
+def landed_size(root):
+    """The size (from its S= field) of one file that landed in a new/ or cur/ under root, or None."""
+    for dirpath, _dirs, files in os.walk(root):
+        if os.path.basename(dirpath) in ("new", "cur"):
+            for name in files:
+                m = re.search(r",S=(\d+)", name)
+                if m:
+                    return int(m.group(1))
+    return None
 
 
 def tear_down(stops, ws):

@@ -15,7 +15,8 @@ per message (no -d), `reuse` sends every message of a session over one connectio
 Each run sends --deliveries recipient-deliveries (messages x recipients); a run is valid
 only if every delivery landed (files counted in the run's domain, in new/ and cur/).
 Limits, in the same run: bench_fsync_ceiling (tmp -> write -> fsync -> rename -> fsync new/)
-with --ceiling-threads threads; `smtp-sink -L` (accepts and discards, writes nothing to
+with --ceiling-threads threads, writing files the size of those the agents landed in the
+warm-up (and once with 8 threads the message's own size, for reference); `smtp-sink -L` (accepts and discards, writes nothing to
 disk) loaded by the same smtp-source command per case, with --sink-deliveries per run
 (it is fast, so a longer run keeps its timing out of the noise).
 Every point runs --runs times, interleaved (run 1 of everything, then run 2, ...), and is
@@ -43,8 +44,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-from bench_common import (children_cpu_seconds, count_landed, machine, maildir_setup, tear_down,  # noqa: E402
-                          tree_cpu_seconds, version)
+from bench_common import (children_cpu_seconds, count_landed, landed_size, machine,  # noqa: E402
+                          maildir_setup, tear_down, tree_cpu_seconds, version)
 import lmtp_profile  # noqa: E402
 from lmtp_loads import Case, Sink, ceiling, smtp_source, smtp_source_argv  # noqa: E402
 
@@ -141,7 +142,7 @@ def concurrency_note(cases, stats, ceil8, sessions):
             "`default_destination_concurrency_limit` = 20 connections per destination).\n" + "\n".join(out) + "\n")
 
 
-def profile(args, ws, agents, rates):
+def profile(args, ws, agents, rates, file_size):
     """The "Where the time goes" section: lmtpd's 1-recipient reuse case and the 8-thread
     ceiling, one profiled run each (lmtp_profile.py), sized from this run's medians to outlast
     the window by far (both are stopped when it ends)."""
@@ -161,7 +162,8 @@ def profile(args, ws, agents, rates):
     loads = [lmtp_profile.Load("lmtpd", lmtp_profile.LMTPD, lambda: subprocess.Popen(source, **quiet),
                                lambda: count_landed(os.path.join(root, domain)), lambda _: agent.proc.pid),
              lmtp_profile.Load("ceiling", lmtp_profile.CEILING,
-                               lambda: subprocess.Popen([args.ceiling, "-d", cdir, "-j", "8", "-n", str(count),
+                               lambda: subprocess.Popen([args.ceiling, "-d", cdir, "-j", "8", "-s", str(file_size),
+                                                         "-n", str(count),
                                                          "-t", str(span)], **quiet),
                                lambda: count_landed(cdir), lambda proc: proc.pid)]
     return lmtp_profile.section(loads, args.profile_seconds, data_dir, str(case), count, med.get(("ceiling", 4)))
@@ -207,6 +209,7 @@ def main():
     invalid = []
     planned = done = 0
     profile_md = ""
+    file_size = args.size  # until an agent's landed file says otherwise
     try:
         # One domain per case and run (and one to warm up), 21 users in each.
         domains = ["warm.example.com", "prof.example.com"] + [f"c{c}r{r}.example.com" for c in range(len(cases))
@@ -236,11 +239,15 @@ def main():
             smtp_source(agent.socket, Case("1:reuse").source_args(args.sessions, args.size, 800),
                         domains[0], 60)
 
-        planned = args.runs * (len(threads_list) + len(cases) * len(names))
+        # The ceiling writes files as large as the agents' (smtp-source's message plus the trace
+        # headers an agent adds); one more point writes --size bytes.
+        file_size = next((s for s in (landed_size(os.path.join(agents[n][1], domains[0]))
+                                      for n in ("lmtpd", "dovecot") if n in agents) if s), args.size)
+        planned = args.runs * (len(threads_list) + 1 + len(cases) * len(names))
         for run in range(args.runs):
             # Alternate who goes first, so neither always follows the other's fsync backlog.
             order = names if run % 2 == 0 else names[::-1]
-            points = [("ceiling", t, None) for t in threads_list] + \
+            points = [("ceiling", t, None) for t in threads_list] + [("ceiling-message", 8, None)] + \
                      [(who, case, f"c{c}r{run}.example.com") for c, case in enumerate(cases)
                       for who in order]
             for who, what, domain in points:
@@ -248,13 +255,13 @@ def main():
                     break
                 done += 1
                 os.sync()  # the last point's dirty pages are not this point's to write
-                if who == "ceiling":
-                    used = children_cpu_seconds()
-                    c = ceiling(args.ceiling, ws.mkdir(f"ceiling-{what}-run{run}"), what, args.deliveries)
+                if who.startswith("ceiling"):
+                    used, size = children_cpu_seconds(), args.size if who == "ceiling-message" else file_size
+                    c = ceiling(args.ceiling, ws.mkdir(f"{who}-{what}-run{run}"), what, args.deliveries, size)
                     rates.setdefault((who, what), []).append(c["deliveries_per_s"])
                     cpu.setdefault((who, what), []).append(
                         ((children_cpu_seconds() - used) / c["deliveries"] * 1e6, None))
-                    print(f"run {run + 1}: fsync ceiling, {what} thread(s): "
+                    print(f"run {run + 1}: fsync ceiling, {what} thread(s), {size} B files: "
                           f"{c['deliveries_per_s']:8.1f} deliveries/s", flush=True)
                     continue
                 agent, root = agents[who]
@@ -286,7 +293,7 @@ def main():
             print(f"budget of {args.budget:g}s reached; {done} of {planned} runs done",
                   file=sys.stderr)
         if args.profile:
-            profile_md = profile(args, ws, agents, rates)
+            profile_md = profile(args, ws, agents, rates, file_size)
             print("\n" + profile_md, flush=True)
     finally:
         tear_down(stops, ws)
@@ -309,6 +316,8 @@ def main():
     for t in threads_list:
         lines.append(row("-", f"fsync ceiling, {t} thread{'s' if t > 1 else ''}",
                          stats.get(("ceiling", t)), args.runs, "", cpu.get(("ceiling", t))))
+    lines.append(row("-", f"fsync ceiling, 8 threads, {args.size} B files (the message alone)",
+                     stats.get(("ceiling-message", 8)), args.runs, "", cpu.get(("ceiling-message", 8))))
     table_md = "\n".join(lines)
     verdict_md = "\n".join(f"- {v}" for v in verdicts(cases, stats, ceil8))
     more_md = concurrency_note(cases, stats, ceil8, args.sessions)
@@ -335,8 +344,11 @@ Written by `tests/bench/lmtp_bench.py` on {datetime.datetime.now().astimezone().
   has its own domain (user@D, 1user..20user@D), so every run delivers into new, empty maildirs.
   A delivery is one file in new/ per recipient, counted after every run; a run where one is
   missing is invalid and left out ({len(invalid)} invalid). Every point starts after a `sync`.
-- Limits: `bench_fsync_ceiling -j THREADS -n {args.deliveries}` (tmp -> write {args.size} B -> fsync ->
-  rename -> fsync new/, one new maildir per run, files kept like the agents'); `smtp-sink -L -c -u nobody unix:SOCKET 256` (accepts
+- Limits: `bench_fsync_ceiling -j THREADS -n {args.deliveries} -s {file_size}` (tmp -> write {file_size} B -> fsync ->
+  rename -> fsync new/, one new maildir per run, files kept like the agents'). {file_size} B is the size of the
+  files the agents landed (smtp-source's `-l {args.size}` message with its headers, plus the trace headers an
+  agent adds: Return-Path, Delivered-To, Received), a second page per file. One more row writes {args.size} B
+  files, for reference; `smtp-sink -L -c -u nobody unix:SOCKET 256` (accepts
   and discards: no disk) under the same smtp-source command with -m for {args.sink_deliveries} deliveries.
 - Each row: median and min - max of its valid runs ({args.runs} planned); the points run
   interleaved (run 1 of every row, then run 2, ...). Ratios are of medians.

@@ -74,8 +74,8 @@ class Sink(peers.DaemonHandle):
         return int(counts[-1]) if counts else 0
 
 
-def ceiling(binary, directory, threads, count):
-    p = subprocess.run([binary, "-d", directory, "-j", str(threads), "-n", str(count), "-t", "20"],
+def ceiling(binary, directory, threads, count, size):
+    p = subprocess.run([binary, "-d", directory, "-j", str(threads), "-n", str(count), "-s", str(size), "-t", "20"],
                        capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
         raise RuntimeError(f"{binary}: rc {p.returncode}: {p.stderr.strip()}")

@@ -371,7 +371,7 @@ def section(loads, seconds, data_dir, case, count, ceil4=None):
     return f"""## Where the time goes: {case}, against the 8-thread fsync ceiling
 
 One more run of lmtpd ({case}, `smtp-source` with -m {count:,}) and one of `bench_fsync_ceiling -j 8
--n {count:,}`, each after a `sync` and {LEAD:g} s of warm-up, sampled with `perf record -e cpu-clock -a -g`
+-n {count:,}` (-s as in the Limits above), each after a `sync` and {LEAD:g} s of warm-up, sampled with `perf record -e cpu-clock -a -g`
 for {seconds:g} s (tests/bench/perf_profile.py) and then stopped; the files landing in new/ during the window
 give its rate. µs per delivery = CPU time in the window / deliveries in the window (lmtpd
 {lm.deliveries:,.0f}, ceiling {ce.deliveries:,.0f}). Idle is /proc/stat's idle + iowait over the window: this
