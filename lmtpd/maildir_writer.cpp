@@ -133,6 +133,19 @@ struct Box {
   dev_t dev = 0;
 };
 
+// Opens <dir>tmp and <dir>new (dir: "" or a path ending in '/') relative to dir_fd into box.
+// O_NOFOLLOW: a tmp/ or new/ replaced by a symlink must not redirect the delivery. Returns
+// 0, or the errno with `which` set to the one that failed.
+int open_tmp_and_new(int dir_fd, const std::string& dir, Box& box, std::string& which) {
+  constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  which = dir + "tmp";
+  box.tmp = Fd(openat(dir_fd, which.c_str(), kFlags));
+  if (box.tmp.get() < 0) return errno;
+  which = dir + "new";
+  box.fresh = Fd(openat(dir_fd, which.c_str(), kFlags));
+  return box.fresh.get() < 0 ? errno : 0;
+}
+
 // The common case, an INBOX whose cur/, new/ and tmp/ all exist, with one path lookup of
 // the maildir instead of one per directory. False if anything is missing or odd: then
 // prepare() takes the long way, which creates what is missing and names what failed.
@@ -142,25 +155,16 @@ bool open_existing_inbox(const MaildirTarget& t, Box& box) {
   if (root.get() < 0 || fstat(root.get(), &st) != 0) return false;
   struct stat cur {};
   if (fstatat(root.get(), "cur", &cur, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(cur.st_mode)) return false;
-  // O_NOFOLLOW: a tmp/ or new/ replaced by a symlink must not redirect the delivery.
-  Fd tmp(openat(root.get(), "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  Fd fresh(openat(root.get(), "new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (tmp.get() < 0 || fresh.get() < 0) return false;
+  std::string which;
+  if (open_tmp_and_new(root.get(), "", box, which) != 0) return false;
   box.dev = st.st_dev;
-  box.tmp = std::move(tmp);
-  box.fresh = std::move(fresh);
-  clean_stale_tmp(box.tmp.get(), t.maildir);
   return true;
 }
 
-DeliveryOutcome prepare(const MaildirTarget& t, const MaildirOptions& opt, Box& box) {
-  if (!maildir_path_is_safe(t.maildir)) return failure(Kind::failed, "unsafe path: " + t.maildir);
-  if (!t.folder.empty() && !folder_name_is_safe(t.folder))
-    return failure(Kind::failed, "unsafe folder name: " + t.folder);
-  DeliveryOutcome ok;
-  ok.kind = Kind::saved;
-  if (t.folder.empty() && open_existing_inbox(t, box)) return ok;
-  std::string mailbox = t.folder.empty() ? t.maildir : t.maildir + "/." + t.folder;
+// The long way: creates whatever of the maildir (and the folder) is missing, then opens
+// the mailbox's tmp/ and new/ by path.
+DeliveryOutcome create_and_open(const MaildirTarget& t, const MaildirOptions& opt, const std::string& mailbox,
+                                Box& box) {
   std::string where;
   std::vector<std::string> dirs = {t.maildir + "/cur", t.maildir + "/new", t.maildir + "/tmp"};
   if (!t.folder.empty()) dirs.insert(dirs.end(), {mailbox + "/cur", mailbox + "/new", mailbox + "/tmp"});
@@ -176,12 +180,24 @@ DeliveryOutcome prepare(const MaildirTarget& t, const MaildirOptions& opt, Box& 
   struct stat st {};
   if (stat(t.maildir.c_str(), &st) != 0) return failure(errno, "stat " + t.maildir);
   box.dev = st.st_dev;
-  // O_NOFOLLOW: a tmp/ or new/ replaced by a symlink must not redirect the delivery.
-  box.tmp = Fd(open((mailbox + "/tmp").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (box.tmp.get() < 0) return failure(errno, "open " + mailbox + "/tmp");
+  if (int err = open_tmp_and_new(AT_FDCWD, mailbox + "/", box, where); err != 0) return failure(err, "open " + where);
+  DeliveryOutcome ok;
+  ok.kind = Kind::saved;
+  return ok;
+}
+
+DeliveryOutcome prepare(const MaildirTarget& t, const MaildirOptions& opt, Box& box) {
+  if (!maildir_path_is_safe(t.maildir)) return failure(Kind::failed, "unsafe path: " + t.maildir);
+  if (!t.folder.empty() && !folder_name_is_safe(t.folder))
+    return failure(Kind::failed, "unsafe folder name: " + t.folder);
+  std::string mailbox = t.folder.empty() ? t.maildir : t.maildir + "/." + t.folder;
+  if (!t.folder.empty() || !open_existing_inbox(t, box)) {
+    DeliveryOutcome made = create_and_open(t, opt, mailbox, box);
+    if (made.kind != Kind::saved) return made;
+  }
   clean_stale_tmp(box.tmp.get(), mailbox);
-  box.fresh = Fd(open((mailbox + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (box.fresh.get() < 0) return failure(errno, "open " + mailbox + "/new");
+  DeliveryOutcome ok;
+  ok.kind = Kind::saved;
   return ok;
 }
 
