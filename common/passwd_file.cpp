@@ -149,14 +149,16 @@ PasswdFile::Snapshot PasswdFile::snapshot() {
   std::lock_guard lock(mutex_);
   auto now = std::chrono::steady_clock::now();
   if (now - last_check_ >= kCheckInterval) refresh_locked(now);
-  return Snapshot{users_, users_ ? std::string() : error_};
+  return current_locked();
 }
 
 std::optional<PasswdFile::Snapshot> PasswdFile::snapshot_if_fresh() {
   std::unique_lock lock(mutex_, std::try_to_lock);
   if (!lock.owns_lock() || std::chrono::steady_clock::now() - last_check_ >= kCheckInterval) return std::nullopt;
-  return Snapshot{users_, users_ ? std::string() : error_};
+  return current_locked();
 }
+
+PasswdFile::Snapshot PasswdFile::current_locked() const { return Snapshot{users_, users_ ? std::string() : error_}; }
 
 void PasswdFile::refresh_locked(std::chrono::steady_clock::time_point now) {
   last_check_ = now;

@@ -73,6 +73,7 @@ class PasswdFile {
     bool operator==(const Stamp&) const = default;
   };
   void refresh_locked(std::chrono::steady_clock::time_point now);  // REQUIRES: mutex_ held
+  Snapshot current_locked() const;  // REQUIRES: mutex_ held. The map, or the error without one
   void fail_locked(const std::string& why);                         // REQUIRES: mutex_ held
 
   const std::string path_;
