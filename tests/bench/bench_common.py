@@ -31,24 +31,21 @@ def version(argv):
         return "unknown"
 
 
-def count_landed(root):
-    """Files in every new/ and cur/ under root: one per delivery."""
-    n = 0
+def landed_files(root):
+    """The names of the files in every new/ and cur/ under root: one per delivery."""
     for dirpath, _dirs, files in os.walk(root):
         if os.path.basename(dirpath) in ("new", "cur"):
-            n += len(files)
-    return n
+            yield from files
+
+
+def count_landed(root):
+    """How many deliveries landed under root."""
+    return sum(1 for _ in landed_files(root))
 
 
 def landed_size(root):
-    """The size (from its S= field) of one file that landed in a new/ or cur/ under root, or None."""
-    for dirpath, _dirs, files in os.walk(root):
-        if os.path.basename(dirpath) in ("new", "cur"):
-            for name in files:
-                m = re.search(r",S=(\d+)", name)
-                if m:
-                    return int(m.group(1))
-    return None
+    """The size (from its S= field) of one file that landed under root, or None."""
+    return next((int(m.group(1)) for m in (re.search(r",S=(\d+)", n) for n in landed_files(root)) if m), None)
 
 
 def tear_down(stops, ws):
@@ -71,19 +68,24 @@ def maildir_setup(ws, name, users):
                         f"maildir:{root}/%d/%n")
 
 
-def descendants(pid):
+def proc_stats():
+    """Every process's /proc/PID/stat fields after its command name (field 3 on), by PID."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    out[int(entry)] = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+    return out
+
+
+def descendants(pid, stats=None):
     """pid and every live descendant, through the ppid field of /proc/*/stat."""
     children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
+    for p, fields in (stats if stats is not None else proc_stats()).items():
+        children.setdefault(int(fields[1]), []).append(p)
     out, todo = [], [pid]
     while todo:
         p = todo.pop()
@@ -95,15 +97,10 @@ def descendants(pid):
 def tree_cpu_seconds(pid):
     """User + system CPU seconds used so far by pid's process tree: each live process's own
     and what its exited children used (cutime, cstime: a reaped lmtp child counts too)."""
-    total = 0
-    for p in descendants(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(x) for x in fields[11:15])  # stat fields 14-17: utime stime cutime cstime
-    return total / os.sysconf("SC_CLK_TCK")
+    stats = proc_stats()
+    ticks = sum(sum(int(x) for x in stats[p][11:15])  # stat fields 14-17: utime stime cutime cstime
+                for p in descendants(pid, stats) if p in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def children_cpu_seconds():
