@@ -2,9 +2,9 @@
 // Maildir deliveries per second this disk takes, with no protocol, parsing or lookup
 // around them. Each delivery is what a careful LMTP server does per message: create
 // tmp/<unique> (O_CREAT|O_EXCL), write SIZE bytes, fsync, close, rename into new/, fsync
-// new/. All threads deliver into the same maildir (one user), as a load to one mailbox
-// does. A delivery agent that fsyncs like this cannot beat it. A benchmark tool, not
-// part of postern.
+// new/ (durable_file.hpp). All threads deliver into the same maildir (one user), as a load
+// to one mailbox does. A delivery agent that fsyncs like this cannot beat it. A benchmark
+// tool, not part of postern.
 //
 //   bench_fsync_ceiling -d DIR [-j THREADS] [-n COUNT] [-t SECONDS] [-s SIZE]
 //
@@ -13,6 +13,8 @@
 // as the agents' do: on ext4 without a journal, inodes freed in the last minutes make every
 // later file creation on the disk slower, so deleting here would slow the next point.
 // Prints one line: deliveries, threads, seconds, deliveries_per_s.
+#include "durable_file.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,32 +29,7 @@
 #include <thread>
 #include <vector>
 
-namespace {
-
 using Clock = std::chrono::steady_clock;
-
-bool deliver(const std::string& dir, int new_fd, const std::string& name, const std::string& body) {
-  std::string tmp = dir + "/tmp/" + name;
-  std::string dst = dir + "/new/" + name + ",S=" + std::to_string(body.size());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  size_t done = 0;
-  while (done < body.size()) {
-    ssize_t n = ::write(fd, body.data() + done, body.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      ::close(fd);
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  bool ok = ::fsync(fd) == 0;
-  ok = ::close(fd) == 0 && ok;
-  ok = ok && ::rename(tmp.c_str(), dst.c_str()) == 0;
-  return ok && ::fsync(new_fd) == 0;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   std::string dir;
@@ -102,7 +79,8 @@ int main(int argc, char** argv) {
           break;
         }
         std::string name = std::to_string(::getpid()) + "." + std::to_string(t) + "." + std::to_string(i);
-        if (!deliver(dir, new_fd, name, body)) {
+        std::string landed;
+        if (!bench::land_durably(dir, new_fd, name, body, &landed)) {
           std::fprintf(stderr, "bench_fsync_ceiling: delivery %ld: %s\n", i, std::strerror(errno));
           failed = true;
         }

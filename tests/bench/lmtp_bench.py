@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """lmtp_bench.py - LMTP deliveries/s into Maildir through lmtpd and through Dovecot's LMTP,
-in one run, on the same disk, beside two limits: the disk's fsync ceiling and the
-protocol-only ceiling of Postfix's smtp-sink.
+in one run, on the same disk, beside three limits: the disk's fsync ceiling, that file work
+behind a bare LMTP server, and the protocol-only ceiling of Postfix's smtp-sink.
 
 Both agents: seed [001]-style layout (static userdb uid=nobody, mail_location
 maildir:ROOT/%d/%n, each agent its own ROOT), recipients checked in one passwd-file
@@ -16,9 +16,12 @@ Each run sends --deliveries recipient-deliveries (messages x recipients); a run 
 only if every delivery landed (files counted in the run's domain, in new/ and cur/).
 Limits, in the same run: bench_fsync_ceiling (tmp -> write -> fsync -> rename -> fsync new/)
 with --ceiling-threads threads, writing files the size of those the agents landed in the
-warm-up (and once with 8 threads the message's own size, for reference); `smtp-sink -L` (accepts and discards, writes nothing to
-disk) loaded by the same smtp-source command per case, with --sink-deliveries per run
-(it is fast, so a longer run keeps its timing out of the noise).
+warm-up (and once with 8 threads the message's own size, for reference);
+bench_lmtp_bare_server (the same file work per message behind the least LMTP server there
+can be: a blocking thread per session, no lookup; agent `bare`), loaded like the agents;
+`smtp-sink -L` (accepts and discards, writes nothing to disk) loaded by the same smtp-source
+command per case, with --sink-deliveries per run (it is fast, so a longer run keeps its
+timing out of the noise).
 Every point runs --runs times, interleaved (run 1 of everything, then run 2, ...), and is
 reported as median with min-max; each point starts after a sync(2). Bounded: no new run
 starts after --budget seconds, and each smtp-source run is killed after --point-timeout.
@@ -47,12 +50,12 @@ import sasl_peers as sp  # noqa: E402
 from bench_common import (children_cpu_seconds, count_landed, landed_size, machine,  # noqa: E402
                           maildir_setup, tear_down, tree_cpu_seconds, version)
 import lmtp_profile  # noqa: E402
-from lmtp_loads import Case, Sink, ceiling, smtp_source, smtp_source_argv  # noqa: E402
+from lmtp_loads import BareServer, Case, Sink, ceiling, smtp_source, smtp_source_argv  # noqa: E402
 
 # Issue 6's targets, by recipients per message: (lmtpd at least this many times Dovecot,
 # lmtpd at least this share of the 8-thread fsync ceiling, or None).
 TARGETS = {1: (2.5, 0.90), 20: (4.0, None)}
-NAMES = {"lmtpd": "lmtpd", "dovecot": "Dovecot", "smtp-sink": "smtp-sink -L"}
+NAMES = {"lmtpd": "lmtpd", "dovecot": "Dovecot", "bare": "bare LMTP server", "smtp-sink": "smtp-sink -L"}
 
 
 def filesystem(path):
@@ -76,7 +79,7 @@ def stat(rates):
     return (statistics.median(rates), min(rates), max(rates), len(rates)) if rates else None
 
 
-def row(case, who, s, runs, files, used, ratios=("", "", "")):
+def row(case, who, s, runs, files, used, ratios=("", "", "", "")):
     """One table row: median, min - max, valid runs, files, CPU per delivery, then lmtpd's
     ratio cells."""
     value, spread, n = ((f"{s[0]:,.0f}", f"{s[1]:,.0f} - {s[2]:,.0f}", s[3]) if s
@@ -112,10 +115,13 @@ def verdicts(cases, stats, ceil8):
         else:
             out.append(f"{case}: lmtpd / Dovecot >= {times}x: not measured")
         if of_ceiling is not None:
+            bare = stats.get(("bare", str(case)))
             if ours and ceil8:
                 r = ours[0] / ceil8[0]
                 out.append(f"{case}: lmtpd >= {of_ceiling:.0%} of the 8-thread fsync ceiling: "
-                           f"{'met' if r >= of_ceiling else 'MISSED'} ({r:.0%})")
+                           f"{'met' if r >= of_ceiling else 'MISSED'} ({r:.0%})"
+                           + (f"; the bare LMTP server under the same load: {share(bare, ceil8)} of the ceiling, "
+                              f"lmtpd {share(ours, bare)} of the bare server" if bare else ""))
             else:
                 out.append(f"{case}: lmtpd >= {of_ceiling:.0%} of the 8-thread fsync ceiling: "
                            "not measured")
@@ -126,13 +132,14 @@ def concurrency_note(cases, stats, ceil8, sessions):
     """What the cases with their own session count show, against the --sessions cases."""
     out = []
     for case in (c for c in cases if c.sessions):
-        ours, ref = stats.get(("lmtpd", str(case))), stats.get(("dovecot", str(case)))
+        ours, ref, bare = (stats.get((w, str(case))) for w in ("lmtpd", "dovecot", "bare"))
         base = next((c for c in cases if not c.sessions and (c.rcpts, c.reuse) == (case.rcpts, case.reuse)), None)
         ours_base = stats.get(("lmtpd", str(base))) if base else None
         if not ours or not ceil8:
             continue
         out.append(f"- {case}: lmtpd {ours[0]:,.0f}/s = {share(ours, ceil8)} of the 8-thread fsync ceiling"
                    + (f" (with {sessions} sessions: {share(ours_base, ceil8)})" if ours_base else "")
+                   + (f"; the bare LMTP server {bare[0]:,.0f}/s = {share(bare, ceil8)}" if bare else "")
                    + (f"; Dovecot {ref[0]:,.0f}/s" if ref else "") + ".")
     if not out:
         return ""
@@ -173,6 +180,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lmtpd", required=True)
     ap.add_argument("--ceiling", required=True, help="bench_fsync_ceiling binary")
+    ap.add_argument("--bare-server", help="bench_lmtp_bare_server binary (default: beside --ceiling)")
     ap.add_argument("--deliveries", type=int, default=4000,
                     help="per agent run and per fsync-ceiling run (messages x recipients)")
     ap.add_argument("--sink-deliveries", type=int, default=16000, help="per smtp-sink run")
@@ -186,7 +194,7 @@ def main():
     ap.add_argument("--ceiling-threads", default="1,4,8")
     ap.add_argument("--budget", type=float, default=300)
     ap.add_argument("--point-timeout", type=float, default=120)
-    ap.add_argument("--agents", default="dovecot,lmtpd,smtp-sink",
+    ap.add_argument("--agents", default="dovecot,lmtpd,bare,smtp-sink",
                     help="comma-separated; lmtpd@N adds an lmtpd with lmtp_workers = N")
     ap.add_argument("--no-profile", dest="profile", action="store_false",
                     help="skip the 'Where the time goes' section (perf profile of lmtpd and the ceiling)")
@@ -225,7 +233,10 @@ def main():
                 continue
             setup = maildir_setup(ws, name, users)
             root = setup.root
-            if name == "dovecot":
+            if name == "bare":
+                agent = BareServer(ws, args.bare_server or os.path.join(os.path.dirname(args.ceiling),
+                                                                         "bench_lmtp_bare_server"), root)
+            elif name == "dovecot":
                 agent = lp.DovecotLmtp(ws, "dovecot", setup, mail_fsync="always")
             else:
                 # "lmtpd@N": one more lmtpd with lmtp_workers = N, to compare settings in one run.
@@ -302,15 +313,15 @@ def main():
     ceil8 = stats.get(("ceiling", 8))
     lines = ["| case | agent | deliveries/s (median) | min - max | valid runs | files landed / sent "
              "| CPU µs per delivery: agent / smtp-source | lmtpd / Dovecot | lmtpd of smtp-sink "
-             "| lmtpd of fsync ceiling, 8 threads |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| lmtpd of bare LMTP server | of fsync ceiling, 8 threads |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for case in cases:
-        ours, ref, sink = (stats.get((w, str(case))) for w in ("lmtpd", "dovecot", "smtp-sink"))
+        ours, ref, bare, sink = (stats.get((w, str(case))) for w in ("lmtpd", "dovecot", "bare", "smtp-sink"))
         for who in names:
             got, sent = landed.get((who, str(case)), (0, 0))
             files = f"{got}/{sent}" + (" accepted" if who == "smtp-sink" else "")
-            ratios = ((share(ours, ref, "{:.2f}x"), share(ours, sink), share(ours, ceil8))
-                      if who == "lmtpd" else ("", "", ""))
+            ratios = ((share(ours, ref, "{:.2f}x"), share(ours, sink), share(ours, bare), share(ours, ceil8))
+                      if who == "lmtpd" else ("", "", "", share(bare, ceil8)) if who == "bare" else ("",) * 4)
             lines.append(row(case, NAMES.get(who, who), stats.get((who, str(case))), args.runs,
                              files, cpu.get((who, str(case))), ratios))
     for t in threads_list:
@@ -348,7 +359,10 @@ Written by `tests/bench/lmtp_bench.py` on {datetime.datetime.now().astimezone().
   rename -> fsync new/, one new maildir per run, files kept like the agents'). {file_size} B is the size of the
   files the agents landed (smtp-source's `-l {args.size}` message with its headers, plus the trace headers an
   agent adds: Return-Path, Delivered-To, Received), a second page per file. One more row writes {args.size} B
-  files, for reference; `smtp-sink -L -c -u nobody unix:SOCKET 256` (accepts
+  files, for reference. `bench_lmtp_bare_server SOCKET ROOT` (tests/bench/lmtp_bare_server.cpp) puts
+  that file work behind the least LMTP server there can be: one blocking thread per session, no
+  lookup, no log, no hand-off between threads; loaded like the agents, it shows what smtp-source's own
+  round trips leave of the ceiling. `smtp-sink -L -c -u nobody unix:SOCKET 256` (accepts
   and discards: no disk) under the same smtp-source command with -m for {args.sink_deliveries} deliveries.
 - Each row: median and min - max of its valid runs ({args.runs} planned); the points run
   interleaved (run 1 of every row, then run 2, ...). Ratios are of medians.
