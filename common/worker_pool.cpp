@@ -113,9 +113,12 @@ void WorkerPool::run_worker(int index) {
     lock.lock();
     --running_;
     completed_.push_back(std::move(task.done));
-    // Sent under the lock: stop() closes the handle only after joining, and the lock
-    // orders this send before any later drain that could empty the queue.
+    // Sent without the lock, so the loop thread it wakes does not find the lock still held.
+    // Safe: stop() closes the handle only after joining this thread, and a wake that finds
+    // its completion already delivered by an earlier drain finds the queue empty, harmlessly.
+    lock.unlock();
     uv_async_send(async_);
+    lock.lock();
   }
 }
 
