@@ -11,6 +11,10 @@ Load: bench_auth_load (auth_load.cpp), one request at a time per connection like
   right password, cache on    Dovecot auth_cache_size = 10M, authd --authd-cache-size;
                               one untimed warming pass first
   wrong password, cache off   auth_failure_delay = 0 and penalty off on both
+A third server, bench_auth_bare_server (auth_bare_server.cpp; server `bare`), does the least
+a server can per login on the same passdb: one blocking thread per connection, the
+password_query and crypt_r on that thread, no loop or hand-off; with its cache (-c) a
+repeated right password is answered from memory.
 Limit of a point with N connections: bench_crypt_ceiling on min(N, cores) threads, run in
 every run just before that concurrency's points; its one-thread median call is "one hash".
 Each point runs --runs times for --seconds, servers interleaved (order swapped every run):
@@ -39,8 +43,26 @@ import sasl_peers as sp  # noqa: E402
 from bench_common import machine, tear_down, version  # noqa: E402
 import perf_profile  # noqa: E402
 # The markdown (table, limits, verdicts, profile section) lives in auth_report.py.
-from auth_report import (ROWS, limit_threads, limits_text, med, point_table,  # noqa: E402
+from auth_report import (ROWS, bare_table, limit_threads, limits_text, med, point_table,  # noqa: E402
                          profile_section, verdicts)
+
+
+class BareServer(peers.DaemonHandle):
+    """`bench_auth_bare_server SOCKET HOST PORT DB USER PASSWORD QUERY` on the bench's MariaDB,
+    with seed [001]'s password_query."""
+    kind = "bare auth server"
+
+    def __init__(self, ws, binary, db, cache):
+        self.name, self.proc, self.binary, self.db, self.cache = f"bare-cache-{cache}", None, binary, db, cache
+        self.socket, self.log_path = ws.file(f"{self.name}.sock"), ws.file(f"{self.name}.log")
+
+    def start(self, timeout=10):
+        query = "SELECT email as user, password FROM virtual_users WHERE email='%u';"
+        self.proc = peers.start_daemon([self.binary] + (["-c"] if self.cache == "on" else []) + [
+                                        self.socket, "127.0.0.1", str(self.db.port), "mailserver",
+                                        peers.MariaDB.USER, peers.MariaDB.PASSWORD, query], self.log_path)
+        self.wait_listening([self.socket], timeout, "socket")
+        return self
 
 
 
@@ -100,6 +122,7 @@ def main():
     ap.add_argument("--authd", required=True)
     ap.add_argument("--load", required=True, help="bench_auth_load binary")
     ap.add_argument("--ceiling", required=True, help="bench_crypt_ceiling binary")
+    ap.add_argument("--bare-server", help="bench_auth_bare_server binary (default: beside --ceiling)")
     ap.add_argument("--users", type=int, default=100)
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--runs", type=int, default=3, help="per point, servers interleaved")
@@ -107,7 +130,8 @@ def main():
     ap.add_argument("--max-count", type=int, default=500000, help="requests per point, at most")
     ap.add_argument("--budget", type=float, default=600, help="no new point after this many seconds")
     ap.add_argument("--authd-cache-size", default="10M")
-    ap.add_argument("--servers", default="dovecot,authd")
+    ap.add_argument("--authd-workers", help="authd auth_workers (default: authd's own, one per core)")
+    ap.add_argument("--servers", default="dovecot,authd,bare")
     ap.add_argument("--no-profile", dest="profile", action="store_false",
                     help="skip the perf profile of authd's cache-off point and the ceiling")
     ap.add_argument("--profile-seconds", type=float, default=5)
@@ -142,10 +166,17 @@ def main():
             if "authd" in servers:
                 ad = sp.Authd(ws, f"authd-cache-{cache}", f"sql {sql}")
                 ad.settings.pop("auth_workers")  # its default: one per core
+                if args.authd_workers:
+                    ad.settings["auth_workers"] = args.authd_workers
                 stops.append(ad.stop)
                 ad.start(auth_cache_size=args.authd_cache_size if cache == "on" else "0")
                 sockets[("authd", cache)] = ad.socket
                 pids[("authd", cache)] = ad.proc.pid
+            if "bare" in servers:
+                bare = BareServer(ws, args.bare_server or os.path.join(os.path.dirname(args.ceiling),
+                                                                        "bench_auth_bare_server"), db, cache)
+                stops.append(bare.stop)
+                sockets[("bare", cache)] = bare.start().socket
         if args.profile and "authd" in servers:  # the c=1 latency without SQL
             ad = sp.Authd(ws, "authd-passwd-file", f"passwd-file {passwd}")
             ad.settings.pop("auth_workers")
@@ -192,10 +223,12 @@ def main():
                 prof["ceiling"] = perf_profile.during(args.profile_seconds, lambda s: crypt_run(
                     args.ceiling, os.cpu_count() or 1, s, password0, hash0),
                     os.path.join(tmp, "ceiling.perf.data"))
-            prof["c1"] = {"hash": [], "sql": [], "file": []}  # p50 ms, the passdbs interleaved
+            prof["c1"] = {"hash": [], "sql": [], "file": [], "bare": []}  # p50 ms, the passdbs interleaved
             for _ in range(args.runs):
                 prof["c1"]["hash"].append(crypt_run(args.ceiling, 1, args.seconds, password0, hash0)["p50_ms"])
-                for name, server in (("sql", "authd"), ("file", "authd-file")):
+                for name, server in (("sql", "authd"), ("file", "authd-file"), ("bare", "bare")):
+                    if (server, "off") not in sockets:
+                        continue
                     prof["c1"][name].append(load(args.load, sockets[(server, "off")], right, 1, args.seconds,
                                                  args.max_count)["p50_ms"])
             # A cache hit at c=1 is two wakeups; across CPUs each is an inter-processor interrupt.
@@ -213,13 +246,15 @@ def main():
 
     hash_ms = med(limits.get(1, []), "p50_ms")
     table_md, anomalies = point_table(points, conc, limits, hash_ms)
+    bare_md, bare_anomalies = bare_table(points, conc, limits, hash_ms)
+    anomalies += bare_anomalies
     limits_md = limits_text(conc, limits)
     verdict_md = verdicts(points, conc, limits, hash_ms)
     anomaly_md = "\n".join(f"- **unexpected**: {a}" for a in anomalies)
     if prof:
         prof["dovecot_hits"] = med(points.get(("dovecot", "on", "right", 1), []), "auths_per_s")
     profile_md = profile_section(prof, args.profile_seconds) if prof else ""
-    print("\n" + "\n\n".join(x for x in (table_md, limits_md, anomaly_md, verdict_md, profile_md) if x))
+    print("\n" + "\n\n".join(x for x in (table_md, limits_md, anomaly_md, verdict_md, bare_md, profile_md) if x))
 
     rev = version(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
@@ -257,6 +292,7 @@ Written by `tests/bench/auth_bench.py` on {datetime.datetime.now().astimezone().
 (c >= {os.cpu_count()}). The wrong-password target gets the same 10% slack as the conc-1 one:
 a wrong password can only be known after one hash.
 
+{bare_md}
 {profile_md}
 ## Notes
 

@@ -62,6 +62,46 @@ def point_table(points, conc, limits, hash_ms):
     return "\n".join(lines), anomalies
 
 
+def bare_table(points, conc, limits, hash_ms):
+    """The bare server's rows beside authd's and Dovecot's: a login with nothing around it,
+    and authd as a share of that. Returns (markdown or "", anomalies)."""
+    if not any(k[0] == "bare" for k in points):
+        return "", []
+    lines = ["| password | cache | conns | bare server auths/s | p50 / p99 ms | of limit | p50 over one hash "
+             "| bare / Dovecot | authd auths/s | authd of bare |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    anomalies = []
+    for n in conc:
+        ceiling = med(limits[n], "verifications_per_s")
+        for pw, cache in ROWS:
+            b, a, d = (points.get((who, cache, pw, n), []) for who in ("bare", "authd", "dovecot"))
+            if not b:
+                continue
+            bad = sum(r["error"] + (r["fail"] if pw == "right" else r["ok"]) for r in b)
+            if bad:
+                anomalies.append(f"bare {pw} password, cache {cache}, c={n}: {bad:.0f} replies were errors "
+                                 "or the wrong answer")
+            rate, hashes = med(b, "auths_per_s"), cache == "off"
+            share = f"{100 * rate / ceiling:.1f}%" if ceiling and hashes else "-"
+            over = f"{100 * (med(b, 'p50_ms') / hash_ms - 1):+.1f}%" if hash_ms and n == 1 and hashes else "-"
+            vs = f"{rate / med(d, 'auths_per_s'):,.2f}x" if d and med(d, "auths_per_s") else "-"
+            ours = f"{100 * med(a, 'auths_per_s') / rate:.1f}%" if a and rate else "-"
+            lines.append(f"| {pw} | {cache} | {n} | {spread([r['auths_per_s'] for r in b])} | "
+                         f"{med(b, 'p50_ms'):.2f} / {med(b, 'p99_ms'):.2f} | {share} | {over} | {vs} "
+                         f"| {spread([r['auths_per_s'] for r in a])} | {ours} |")
+    return f"""## The least a server can do: a bare SQL passdb server
+
+`bench_auth_bare_server` (tests/bench/auth_bare_server.cpp) under the same load, in the same runs:
+one blocking thread per connection with its own MariaDB connection; per login the same
+password_query, then crypt_r on that same thread, then OK or FAIL. No event loop, no hand-off
+between threads, no log. It pays only what any server on this passdb pays: one SQL round trip
+and MariaDB's CPU per login, and the socket to the client. With its cache (`-c`, cache on rows)
+a right password it verified before is answered from memory: one socket round trip, the least
+any cache can cost. Where it misses a target too, the limit is there and not in authd.
+
+{chr(10).join(lines)}
+""", anomalies
+
+
 def limits_text(conc, limits):
     parts = [f"{spread([r['verifications_per_s'] for r in limits[n]])}/s on {limit_threads(n)} thread(s) "
              f"before the c={n} points" for n in conc if limits[n]]
@@ -84,23 +124,29 @@ def verdicts(points, conc, limits, hash_ms):
         if a and ceiling and n >= (os.cpu_count() or 1):
             got = med(a, "auths_per_s")
             paired = [100 * r["auths_per_s"] / c["verifications_per_s"] for r, c in zip(a, limits[n])]
+            bare = points.get(("bare", "off", "right", n))
             add(f"uncached, c={n}: at least 95% of the all-core crypt ceiling", got >= 0.95 * ceiling,
                 f"{100 * got / ceiling:.1f}% ({got:,.0f} of {ceiling:,.0f}/s; each run against its own "
-                f"limit: {min(paired):.1f}–{max(paired):.1f}%)")
+                f"limit: {min(paired):.1f}–{max(paired):.1f}%)"
+                + (f"; bare server {100 * med(bare, 'auths_per_s') / ceiling:.1f}%" if bare else ""))
     if hash_ms:
         for pw, what in (("right", "uncached conc-1 latency within 10% of one hash"),
                          ("wrong", "wrong password, delay 0, c=1: answered within one hash time (p50, 10% slack)")):
-            a = points.get(("authd", "off", pw, 1))
+            a, bare = points.get(("authd", "off", pw, 1)), points.get(("bare", "off", pw, 1))
             if a:
                 p50 = med(a, "p50_ms")
                 add(what, p50 <= 1.10 * hash_ms,
-                    f"p50 {p50:.3f} ms = {100 * (p50 / hash_ms - 1):+.1f}% over one hash ({hash_ms:.3f} ms)")
+                    f"p50 {p50:.3f} ms = {100 * (p50 / hash_ms - 1):+.1f}% over one hash ({hash_ms:.3f} ms)"
+                    + (f"; bare server {100 * (med(bare, 'p50_ms') / hash_ms - 1):+.1f}%" if bare else ""))
     for n in conc:
         a, d = points.get(("authd", "on", "right", n)), points.get(("dovecot", "on", "right", n))
         if a and d and med(d, "auths_per_s"):
             x = med(a, "auths_per_s") / med(d, "auths_per_s")
+            bare = points.get(("bare", "on", "right", n))
             add(f"cache on, c={n}: at least 100x Dovecot with its cache on", x >= 100,
-                f"{x:,.1f}x ({med(a, 'auths_per_s'):,.0f} vs {med(d, 'auths_per_s'):,.0f}/s)")
+                f"{x:,.1f}x ({med(a, 'auths_per_s'):,.0f} vs {med(d, 'auths_per_s'):,.0f}/s)"
+                + (f"; bare server with a cache {med(bare, 'auths_per_s') / med(d, 'auths_per_s'):,.1f}x"
+                   if bare else ""))
         if a:
             p99 = med(a, "p99_ms")
             add(f"cache on, c={n}: p99 under 1 ms", p99 < 1.0, f"p99 {p99:.3f} ms")
@@ -180,6 +226,8 @@ def c1_section(c1, dovecot_hits):
     """Markdown: a c=1 login's p50 against one hash, with and without the SQL query, and a
     cache hit's with the client and authd on one CPU or on two."""
     h, q, f = (statistics.median(c1[k]) for k in ("hash", "sql", "file"))
+    bare = (f"| bare server, SQL passdb (no loop, no hand-off) | {statistics.median(c1['bare']):.3f} | "
+            f"{100 * (statistics.median(c1['bare']) / h - 1):+.1f}% |\n") if c1.get("bare") else ""
     hits = "".join(f"| authd cache hit, client and authd {where} | {med(c1[k], 'p50_ms'):.3f} | "
                    f"{med(c1[k], 'auths_per_s'):,.0f} auths/s |\n"
                    for k, where in (("hit_same", "on one CPU"), ("hit_apart", "on two CPUs")) if k in c1)
@@ -200,7 +248,7 @@ def c1_section(c1, dovecot_hits):
 | one hash (`bench_crypt_ceiling -j 1`) | {h:.3f} | - |
 | authd, passwd-file passdb (same users and hashes, no SQL) | {f:.3f} | {100 * (f / h - 1):+.1f}% |
 | authd, SQL passdb (the bench's rows) | {q:.3f} | {100 * (q / h - 1):+.1f}% |
-{hits}
+{bare}{hits}
 Without SQL authd adds {f - h:.3f} ms to a hash (protocol, two thread hand-offs, socket round
 trip); the SQL query adds {q - f:.3f} ms more: a TCP round trip to a MariaDB thread that sleeps
 between logins. The 10% target leaves {0.1 * h:.3f} ms for both.{wakeups}

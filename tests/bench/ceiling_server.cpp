@@ -3,21 +3,17 @@
 // blocking thread per connection, the least work a socketmap server can do; stops on
 // SIGTERM. A benchmark tool, not part of postern.
 //   bench_ceiling_server /path/to/socket
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include "bare_server.hpp"
+
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <string>
-#include <thread>
 #include <vector>
 
 namespace {
 
-void serve(int fd) {
+void serve(int fd, unsigned long) {
   static constexpr char kReply[] = "4:OK 1,";
   std::vector<char> buf(65536);
   size_t have = 0;
@@ -50,16 +46,5 @@ void serve(int fd) {
 
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, argv[1], sizeof sa.sun_path - 1);
-  int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
-  if (lfd < 0 || bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || listen(lfd, 64) < 0) return 1;
-  chmod(argv[1], 0666);
-  std::signal(SIGPIPE, SIG_IGN);
-  for (;;) {
-    int fd = accept(lfd, nullptr, nullptr);
-    if (fd < 0) continue;
-    std::thread(serve, fd).detach();
-  }
+  return bench::serve_unix_socket("bench_ceiling_server", argv[1], serve);
 }

@@ -11,24 +11,21 @@
 //   bench_lmtp_bare_server SOCKET ROOT
 //
 // ROOT must exist. Stops on SIGTERM. Failed deliveries are answered 451 and reported on stderr.
+#include "bare_server.hpp"
 #include "durable_file.hpp"
 
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cctype>
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <map>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -38,48 +35,6 @@ constexpr std::string_view kHost = "bench-bare";
 
 std::string g_root;
 std::atomic<unsigned long> g_sequence{0};
-
-// Lines of one connection, without their CRLF (or LF).
-class LineReader {
- public:
-  explicit LineReader(int fd) : fd_(fd) {}
-
-  // False at EOF, on a read error or on a line longer than kMaxLine.
-  bool next(std::string* line) {
-    for (;;) {
-      size_t lf = buffer_.find('\n', start_);
-      if (lf != std::string::npos) {
-        size_t end = lf > start_ && buffer_[lf - 1] == '\r' ? lf - 1 : lf;
-        line->assign(buffer_, start_, end - start_);
-        start_ = lf + 1;
-        return true;
-      }
-      if (buffer_.size() - start_ > kMaxLine) return false;
-      buffer_.erase(0, start_);
-      start_ = 0;
-      char chunk[65536];
-      ssize_t n = ::read(fd_, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      buffer_.append(chunk, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-  std::string buffer_;
-  size_t start_ = 0;
-};
-
-bool send(int fd, std::string_view text) {
-  while (!text.empty()) {
-    ssize_t n = ::write(fd, text.data(), text.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    text.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 // What is between '<' and '>' in a MAIL or RCPT command ("" if nothing).
 std::string_view path_of(std::string_view command) {
@@ -145,39 +100,39 @@ bool deliver(NewDirs& new_dirs, const std::vector<std::string>& maildirs, std::s
   return true;
 }
 
-void serve(int fd) {
-  LineReader in(fd);
+void serve(int fd, unsigned long) {
+  bench::LineReader in(fd, kMaxLine);
   NewDirs new_dirs;
   std::string line, lhlo, sender, content;
   std::vector<std::string> rcpts, maildirs;
-  bool alive = send(fd, "220 bench-bare LMTP ready\r\n");
+  bool alive = bench::send_all(fd, "220 bench-bare LMTP ready\r\n");
   while (alive && in.next(&line)) {
     std::string verb = line.substr(0, 4);
     for (char& c : verb) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (verb == "LHLO") {
       lhlo = line.size() > 5 ? line.substr(5) : "unknown";
-      alive = send(fd, "250-bench-bare\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n");
+      alive = bench::send_all(fd, "250-bench-bare\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n");
     } else if (verb == "MAIL") {
       sender = path_of(line);
       rcpts.clear();
       maildirs.clear();
-      alive = send(fd, "250 2.1.0 OK\r\n");
+      alive = bench::send_all(fd, "250 2.1.0 OK\r\n");
     } else if (verb == "RCPT") {
       std::string address(path_of(line));
       std::string maildir = maildir_of(address);
       if (maildir.empty()) {
-        alive = send(fd, "550 5.1.3 Bad recipient address\r\n");
+        alive = bench::send_all(fd, "550 5.1.3 Bad recipient address\r\n");
         continue;
       }
       rcpts.push_back(address);
       maildirs.push_back(maildir);
-      alive = send(fd, "250 2.1.5 OK\r\n");
+      alive = bench::send_all(fd, "250 2.1.5 OK\r\n");
     } else if (verb == "DATA") {
       if (rcpts.empty()) {
-        alive = send(fd, "503 5.5.1 No valid recipients\r\n");
+        alive = bench::send_all(fd, "503 5.5.1 No valid recipients\r\n");
         continue;
       }
-      if (!send(fd, "354 OK\r\n")) break;
+      if (!bench::send_all(fd, "354 OK\r\n")) break;
       content = trace_headers(sender, rcpts.front(), lhlo);
       bool complete = false;
       while (in.next(&line)) {
@@ -192,20 +147,20 @@ void serve(int fd) {
       bool saved = deliver(new_dirs, maildirs, content);
       if (!saved) std::fprintf(stderr, "bench_lmtp_bare_server: %s: %s\n", maildirs.front().c_str(), std::strerror(errno));
       for (size_t i = 0; i < rcpts.size() && alive; ++i)
-        alive = send(fd, saved ? "250 2.0.0 Saved\r\n" : "451 4.3.0 Not saved\r\n");
+        alive = bench::send_all(fd, saved ? "250 2.0.0 Saved\r\n" : "451 4.3.0 Not saved\r\n");
       rcpts.clear();
       maildirs.clear();
     } else if (verb == "RSET") {
       rcpts.clear();
       maildirs.clear();
-      alive = send(fd, "250 2.0.0 OK\r\n");
+      alive = bench::send_all(fd, "250 2.0.0 OK\r\n");
     } else if (verb == "NOOP") {
-      alive = send(fd, "250 2.0.0 OK\r\n");
+      alive = bench::send_all(fd, "250 2.0.0 OK\r\n");
     } else if (verb == "QUIT") {
-      send(fd, "221 2.0.0 Bye\r\n");
+      bench::send_all(fd, "221 2.0.0 Bye\r\n");
       break;
     } else {
-      alive = send(fd, "500 5.5.1 Unknown command\r\n");
+      alive = bench::send_all(fd, "500 5.5.1 Unknown command\r\n");
     }
   }
   ::close(fd);
@@ -219,18 +174,5 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_root = argv[2];
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, argv[1], sizeof sa.sun_path - 1);
-  int lfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (lfd < 0 || ::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || ::listen(lfd, 256) < 0) {
-    std::fprintf(stderr, "bench_lmtp_bare_server: %s: %s\n", argv[1], std::strerror(errno));
-    return 1;
-  }
-  std::signal(SIGPIPE, SIG_IGN);
-  for (;;) {
-    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    std::thread(serve, fd).detach();
-  }
+  return bench::serve_unix_socket("bench_lmtp_bare_server", argv[1], serve);
 }

@@ -9,6 +9,9 @@ so both sides run exactly one query per key. Columns:
   native mysql:      postmap's own mysql client (one connection, one query per key)
   lookupd cache off  cache_size = 0: every key goes to SQL through lookupd
   lookupd cache on   warm: one untimed pass, then timed passes (TTLs longer than the run)
+  bare SQL server    bench_lookup_bare_server (lookup_bare_server.cpp): the same query per key from
+                     one blocking thread per connection, no loop, hand-off or cache: what any
+                     server between postmap and the database costs
   ceiling            bench_ceiling_server (ceiling_server.cpp), a socketmap server that answers "OK 1" to everything:
                      the most postmap's one-request-at-a-time client gets over the socket
 Capacity rows (with --socketmap-load): bench_socketmap_load (socketmap_load.cpp), a pipelined
@@ -88,6 +91,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--lookupd", required=True)
     ap.add_argument("--ceiling-server", required=True, help="bench_ceiling_server binary")
+    ap.add_argument("--bare-server", help="bench_lookup_bare_server binary (default: beside --ceiling-server)")
     ap.add_argument("--users", type=int, default=5000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--pass-timeout", type=float, default=120)
@@ -135,15 +139,27 @@ def main():
         procs.append(lambda: peers.stop_daemon(ceiling, 10, "ceiling server"))
         peers.wait_until(lambda: peers.can_connect(ceiling_sock), 10, what="ceiling server")
 
+        # The same query and credentials as the mysql: table's .cf file.
+        with open(cf) as f:
+            conf = dict(line.split(" = ", 1) for line in f.read().splitlines() if " = " in line)
+        bare_sock = ws.file("bare.sock")
+        bare = peers.start_daemon([args.bare_server or os.path.join(os.path.dirname(args.ceiling_server),
+                                                                    "bench_lookup_bare_server"),
+                                   bare_sock, "127.0.0.1", str(db.port), conf["dbname"], conf["user"],
+                                   conf["password"], conf["query"]], ws.file("bare.log"))
+        procs.append(lambda: peers.stop_daemon(bare, 10, "bare server"))
+        peers.wait_until(lambda: peers.can_connect(bare_sock), 10, what="bare server")
+
         columns = [("native mysql:", native),
                    ("lookupd cache off", lookupds["cache-off"].socketmap_unix("mailboxes")),
+                   (lookup_profile.BARE, f"socketmap:unix:{bare_sock}:mailboxes"),
                    ("lookupd cache on (warm)", lookupds["cache-on"].socketmap_unix("mailboxes")),
                    ("ceiling (OK 1 server)", f"socketmap:unix:{ceiling_sock}:mailboxes")]
 
-        # Correctness first: lookupd must print what mysql: prints.
+        # Correctness first: lookupd (and the bare server) must print what mysql: prints.
         _, expected = one_pass(pf, keys, native, args.pass_timeout)
         found = expected.count("\n")
-        for label, table in columns[1:3]:
+        for label, table in columns[1:4]:
             _, out = one_pass(pf, keys, table, args.pass_timeout)  # also warms the cache
             if out != expected:
                 raise RuntimeError(f"{label} answers differ from native mysql: "
@@ -238,7 +254,11 @@ Written by `tests/bench/lookup_bench.py` on {datetime.datetime.now().astimezone(
 - {min(len(v) for v in times.values())} timed passes per column; cache on = long TTLs, after one untimed warming pass.
 
 Command per pass: `postmap -c DIR -q - TABLE < keys` with TABLE one of
-`mysql:mailboxes.cf`, `socketmap:unix:lookupd.sock:mailboxes`, `socketmap:unix:ceiling.sock:mailboxes`.
+`mysql:mailboxes.cf`, `socketmap:unix:lookupd.sock:mailboxes`, `socketmap:unix:bare.sock:mailboxes`,
+`socketmap:unix:ceiling.sock:mailboxes`. The bare SQL server (`bench_lookup_bare_server`,
+tests/bench/lookup_bare_server.cpp) sends the .cf file's query for each key from one blocking
+thread per connection with its own MariaDB connection: no event loop, no hand-off, no cache.
+It is the least any server between postmap and the database can cost.
 Reproduce: `tests/bench/run` (options: `tests/bench/run --help`).
 
 {table_md}

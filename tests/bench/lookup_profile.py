@@ -246,6 +246,9 @@ warming pass): {sum(per_thread):,.0f} (by thread: {threads_txt}). Most executed 
     return "\n".join(parts)
 
 
+BARE = "bare SQL server (no cache)"  # lookup_bench.py's column label
+
+
 def limit_note(native, lookupd, ceiling, same_us, cross_us, free_us):
     """Why the uncached row's limit is elsewhere, in this run's numbers."""
     wake = (cross_us[ceiling] - same_us[ceiling]) / 2
@@ -260,5 +263,15 @@ hand-offs where native mysql: has two. 1.5x native would be {free_us[native] / 1
 less than native's own database round trip ({free_us[native]:.0f} µs) with a socketmap round trip
 ({free_us[ceiling]:.0f} µs) still to add: out of reach for any server between postmap and the database
 with one client waiting on each answer. With many clients the hand-offs overlap, and with the cache
-on a hit needs no database at all (the warm row).
+on a hit needs no database at all (the warm row).{bare_note(native, lookupd, free_us)}
 """
+
+
+def bare_note(native, lookupd, free_us):
+    """The bare SQL server's figure, the measured form of the argument above."""
+    bare = free_us.get(BARE)
+    if not bare or not free_us.get(lookupd):
+        return ""
+    return (f"\nThe bare SQL server (one blocking thread per connection sending the same query, nothing\n"
+            f"else) takes {bare:.0f} µs per lookup in this run: {free_us[native] / bare:.2f}x native mysql:, and\n"
+            f"lookupd with its cache off {free_us[lookupd]:.0f} µs ({bare / free_us[lookupd]:.0%} of the bare server's rate).")
