@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -75,6 +77,17 @@ TEST_CASE("jobs run on workers and completions on the loop thread", "[worker_poo
   CHECK(on_loop_thread == 1000);
   CHECK(jobs_on_loop_thread == 0);
   CHECK(bad_index == 0);
+}
+
+TEST_CASE("workers run with the batch policy, so waking one does not preempt the loop", "[worker_pool]") {
+  Loop l;
+  WorkerPool pool(&l.loop, 2, 10);
+  int policy = -2;
+  REQUIRE(pool.submit_for<int>([](WorkerContext&) { return sched_getscheduler(0); },
+                               [&](std::optional<int> v) { policy = v.value_or(-3); }));
+  REQUIRE(l.run_until([&] { return policy != -2; }));
+  CHECK(policy == SCHED_BATCH);
+  CHECK(sched_getscheduler(0) == SCHED_OTHER);  // the loop thread keeps the normal policy
 }
 
 TEST_CASE("submit_for hands the job's value to done", "[worker_pool]") {
