@@ -13,7 +13,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <string_view>
 
