@@ -1,9 +1,10 @@
 // worker_pool.hpp - blocking work (SQL, hashing, fsync) off the event loop.
 //
-// A fixed set of threads (SCHED_BATCH: they never preempt the loop thread on waking), each
-// with its own WorkerContext (and so its own SQL connections). submit() is called on the loop thread; the job runs on a worker; its
-// completion runs back on the loop thread, woken through a uv_async_t. The queue is
-// bounded: submit() returns false when it is full, and the caller answers "busy".
+// A fixed set of threads, each with its own WorkerContext (and so its own SQL
+// connections), running with SCHED_BATCH: waking one preempts no running thread.
+// submit() is called on the loop thread; the job runs on a worker; its completion runs
+// back on the loop thread, woken through a uv_async_t. The queue is bounded: submit()
+// returns false when it is full, and the caller answers "busy".
 #pragma once
 
 #include "common/sql.hpp"

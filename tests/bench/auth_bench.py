@@ -21,7 +21,7 @@ Each point runs --runs times for --seconds, servers interleaved (order swapped e
 medians with min-max, ratios of medians. Unless --no-profile, it runs authd's cache-off point at the
 first concurrency that fills the cores, and the ceiling, once more under `perf record -a`
 (perf_profile.py) to show where the machine's CPU goes. Default worker counts on both (Dovecot
-auth_worker_max_count = 30, authd one per core). Bounded by --max-count per point and
+auth_worker_max_count = 30, authd one per core) unless --authd-workers. Bounded by --max-count per point and
 --budget seconds. Timings are never pass/fail: exit 0 whatever the verdicts. Not a ctest.
 """
 
@@ -40,30 +40,11 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-from bench_common import machine, tear_down, version  # noqa: E402
+from bench_common import BareServer, machine, tear_down, tool_beside, version  # noqa: E402
 import perf_profile  # noqa: E402
 # The markdown (table, limits, verdicts, profile section) lives in auth_report.py.
 from auth_report import (ROWS, bare_table, limit_threads, limits_text, med, point_table,  # noqa: E402
                          profile_section, verdicts)
-
-
-class BareServer(peers.DaemonHandle):
-    """`bench_auth_bare_server SOCKET HOST PORT DB USER PASSWORD QUERY` on the bench's MariaDB,
-    with seed [001]'s password_query."""
-    kind = "bare auth server"
-
-    def __init__(self, ws, binary, db, cache):
-        self.name, self.proc, self.binary, self.db, self.cache = f"bare-cache-{cache}", None, binary, db, cache
-        self.socket, self.log_path = ws.file(f"{self.name}.sock"), ws.file(f"{self.name}.log")
-
-    def start(self, timeout=10):
-        query = "SELECT email as user, password FROM virtual_users WHERE email='%u';"
-        self.proc = peers.start_daemon([self.binary] + (["-c"] if self.cache == "on" else []) + [
-                                        self.socket, "127.0.0.1", str(self.db.port), "mailserver",
-                                        peers.MariaDB.USER, peers.MariaDB.PASSWORD, query], self.log_path)
-        self.wait_listening([self.socket], timeout, "socket")
-        return self
-
 
 
 def make_users(db, ws, count):
@@ -157,6 +138,14 @@ def main():
         right, wrong, passwd, hash0, password0 = make_users(db, ws, args.users)
         sql = sp.dovecot_sql_conf(ws.file("dovecot-sql.conf.ext"), db.port)
         sockets, pids = {}, {}
+
+        def authd(name, passdb):
+            ad = sp.Authd(ws, name, passdb)
+            ad.settings.pop("auth_workers")  # its default: one per core
+            if args.authd_workers:
+                ad.settings["auth_workers"] = args.authd_workers
+            return ad
+
         for cache in ("off", "on"):
             if "dovecot" in servers:
                 dc = sp.Dovecot(ws, f"dovecot-cache-{cache}").add_passdb("sql", sql)
@@ -164,22 +153,21 @@ def main():
                 dc.start(auth_cache_size="10M" if cache == "on" else "0")
                 sockets[("dovecot", cache)] = dc.socket
             if "authd" in servers:
-                ad = sp.Authd(ws, f"authd-cache-{cache}", f"sql {sql}")
-                ad.settings.pop("auth_workers")  # its default: one per core
-                if args.authd_workers:
-                    ad.settings["auth_workers"] = args.authd_workers
+                ad = authd(f"authd-cache-{cache}", f"sql {sql}")
                 stops.append(ad.stop)
                 ad.start(auth_cache_size=args.authd_cache_size if cache == "on" else "0")
                 sockets[("authd", cache)] = ad.socket
                 pids[("authd", cache)] = ad.proc.pid
             if "bare" in servers:
-                bare = BareServer(ws, args.bare_server or os.path.join(os.path.dirname(args.ceiling),
-                                                                        "bench_auth_bare_server"), db, cache)
+                bare = BareServer(ws, f"bare-cache-{cache}",
+                                  args.bare_server or tool_beside(args.ceiling, "bench_auth_bare_server"),
+                                  (["-c"] if cache == "on" else []) +
+                                  ["SOCKET", "127.0.0.1", str(db.port), "mailserver", peers.MariaDB.USER,
+                                   peers.MariaDB.PASSWORD, sp.SEED001_PASSWORD_QUERY])
                 stops.append(bare.stop)
                 sockets[("bare", cache)] = bare.start().socket
         if args.profile and "authd" in servers:  # the c=1 latency without SQL
-            ad = sp.Authd(ws, "authd-passwd-file", f"passwd-file {passwd}")
-            ad.settings.pop("auth_workers")
+            ad = authd("authd-passwd-file", f"passwd-file {passwd}")
             stops.append(ad.stop)
             ad.start(auth_cache_size="0")
             sockets[("authd-file", "off")] = ad.socket
@@ -260,6 +248,8 @@ def main():
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
                            capture_output=True, text=True).stdout.strip() != ""
     command = "tests/bench/run auth" + ("" if args.profile else " --no-profile")
+    workers = (f"Dovecot's default worker count, authd auth_workers = {args.authd_workers}" if args.authd_workers
+               else "default worker counts")
     report = f"""# auth benchmark results
 
 Written by `tests/bench/auth_bench.py` on {datetime.datetime.now().astimezone().isoformat(timespec="seconds")}.
@@ -269,8 +259,8 @@ Written by `tests/bench/auth_bench.py` on {datetime.datetime.now().astimezone().
 - postern: git {rev}{" with uncommitted changes" if dirty else ""}, authd `{os.path.relpath(os.path.abspath(args.authd), ROOT)}`
 - Data: schema A, seed [001] rows + {args.users} users, SHA512-CRYPT (`$6$`, default 5000 rounds),
   one salt and password per user; dovecot-sql.conf.ext as seed [001]
-  (`password_query = SELECT email as user, password FROM virtual_users WHERE email='%u';`).
-- Both servers: auth_failure_delay = 0, penalty off, default worker counts; cache on =
+  (`password_query = {sp.SEED001_PASSWORD_QUERY}`).
+- Both servers: auth_failure_delay = 0, penalty off, {workers}; cache on =
   Dovecot `auth_cache_size = 10M`, authd `auth_cache_size = {args.authd_cache_size}`, warmed first.
 - Load: `bench_auth_load` (tests/bench/auth_load.cpp), AUTH PLAIN with resp=, one request at a
   time per connection, users round-robin; {args.runs} runs of {args.seconds:g} s per point, the

@@ -31,10 +31,34 @@ inline bool send_all(int fd, std::string_view text) {
   return true;
 }
 
+// What one connection sent and its reader has not taken yet.
+class ReadBuffer {
+ protected:
+  explicit ReadBuffer(int fd) : fd_(fd) {}
+
+  // Drops what was taken and reads more: false at EOF or on a read error.
+  bool fill() {
+    buffer_.erase(0, start_);
+    start_ = 0;
+    char chunk[65536];
+    ssize_t n;
+    do {
+      n = ::read(fd_, chunk, sizeof chunk);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) return false;
+    buffer_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+
+  int fd_;
+  std::string buffer_;
+  size_t start_ = 0;  // where what is not taken yet begins
+};
+
 // Lines of one connection, without their LF or CRLF.
-class LineReader {
+class LineReader : ReadBuffer {
  public:
-  LineReader(int fd, size_t max_line) : fd_(fd), max_line_(max_line) {}
+  LineReader(int fd, size_t max_line) : ReadBuffer(fd), max_line_(max_line) {}
 
   // False at EOF, on a read error or on a line longer than max_line.
   bool next(std::string* line) {
@@ -46,22 +70,48 @@ class LineReader {
         start_ = lf + 1;
         return true;
       }
-      if (buffer_.size() - start_ > max_line_) return false;
-      buffer_.erase(0, start_);
-      start_ = 0;
-      char chunk[65536];
-      ssize_t n = ::read(fd_, chunk, sizeof chunk);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      buffer_.append(chunk, static_cast<size_t>(n));
+      if (buffer_.size() - start_ > max_line_ || !fill()) return false;
     }
   }
 
  private:
-  int fd_;
   size_t max_line_;
-  std::string buffer_;
-  size_t start_ = 0;
+};
+
+// Socketmap requests of one connection: netstrings, "<length>:<payload>,".
+class NetstringReader : ReadBuffer {
+ public:
+  NetstringReader(int fd, size_t max_payload) : ReadBuffer(fd), max_payload_(max_payload) {}
+
+  // The next payload, valid until the next call. False at EOF, on a read error or on a
+  // malformed or over-long netstring.
+  bool next(std::string_view* payload) {
+    for (;;) {
+      int got = take(payload);
+      if (got != 0) return got > 0;
+      if (!fill()) return false;
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxDigits = 9;
+
+  // 1: a payload taken; 0: incomplete; -1: malformed.
+  int take(std::string_view* payload) {
+    size_t colon = buffer_.find(':', start_);
+    if (colon == std::string::npos) return buffer_.size() - start_ > kMaxDigits ? -1 : 0;
+    if (colon == start_ || colon - start_ > kMaxDigits || buffer_.find_first_not_of("0123456789", start_) != colon)
+      return -1;
+    size_t length = std::stoul(buffer_.substr(start_, colon - start_));
+    if (length > max_payload_) return -1;
+    if (buffer_.size() < colon + 1 + length + 1) return 0;
+    if (buffer_[colon + 1 + length] != ',') return -1;
+    *payload = std::string_view(buffer_).substr(colon + 1, length);
+    start_ = colon + 1 + length + 1;
+    return 1;
+  }
+
+  size_t max_payload_;
 };
 
 // Listens on path (mode 0666) and runs serve(fd, n) on a new detached thread for the n-th

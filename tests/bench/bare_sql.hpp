@@ -23,29 +23,34 @@ struct SqlTarget {
 };
 
 // One blocking MariaDB connection (text protocol, as Dovecot's and Postfix's mysql clients
-// use), opened on first use. One per thread. REQUIRES: mysql_library_init() was called.
+// use), opened on first use and opened afresh after an error. One per thread, made on that
+// thread. REQUIRES: mysql_library_init() was called.
 class SqlSession {
  public:
   using Row = std::vector<std::pair<std::string, std::string>>;  // column name, value ("" for NULL)
 
-  explicit SqlSession(const SqlTarget& target) : target_(target), mysql_(mysql_init(nullptr)) {}
-  ~SqlSession() { mysql_close(mysql_); }
+  explicit SqlSession(const SqlTarget& target) : target_(target) { mysql_thread_init(); }
+  ~SqlSession() {
+    if (mysql_ != nullptr) mysql_close(mysql_);
+    mysql_thread_end();
+  }
   SqlSession(const SqlSession&) = delete;
   SqlSession& operator=(const SqlSession&) = delete;
 
-  // The first row of query with its first `placeholder` replaced by key, escaped as the
+  // The first row of query with every `placeholder` replaced by key, escaped as the
   // mysql clients do: an empty Row if there is none, nullopt if the database did not answer.
   std::optional<Row> first_row(std::string query, std::string_view placeholder, std::string_view key) {
-    if (!connected_ && !connect()) return std::nullopt;
+    if (mysql_ == nullptr && !connect()) return std::nullopt;
     std::string escaped(key.size() * 2 + 1, '\0');
     escaped.resize(mysql_real_escape_string(mysql_, escaped.data(), key.data(), key.size()));
-    if (size_t at = query.find(placeholder); at != std::string::npos) query.replace(at, placeholder.size(), escaped);
-    if (mysql_real_query(mysql_, query.data(), query.size()) != 0) {
-      connected_ = false;  // reconnect for the next query
+    for (size_t at = query.find(placeholder); at != std::string::npos;
+         at = query.find(placeholder, at + escaped.size()))
+      query.replace(at, placeholder.size(), escaped);
+    MYSQL_RES* result = nullptr;
+    if (mysql_real_query(mysql_, query.data(), query.size()) != 0 || (result = mysql_store_result(mysql_)) == nullptr) {
+      drop();  // the next query connects afresh
       return std::nullopt;
     }
-    MYSQL_RES* result = mysql_store_result(mysql_);
-    if (result == nullptr) return std::nullopt;
     Row row;
     if (MYSQL_ROW values = mysql_fetch_row(result); values != nullptr) {
       for (unsigned i = 0; i < mysql_num_fields(result); ++i)
@@ -57,15 +62,23 @@ class SqlSession {
 
  private:
   bool connect() {
-    connected_ = mysql_real_connect(mysql_, target_.host.c_str(), target_.user.c_str(), target_.password.c_str(),
-                                    target_.dbname.c_str(), target_.port, nullptr, 0) != nullptr;
-    if (!connected_) std::fprintf(stderr, "bare server: %s\n", mysql_error(mysql_));
-    return connected_;
+    mysql_ = mysql_init(nullptr);
+    if (mysql_ != nullptr && mysql_real_connect(mysql_, target_.host.c_str(), target_.user.c_str(),
+                                                target_.password.c_str(), target_.dbname.c_str(), target_.port,
+                                                nullptr, 0) != nullptr)
+      return true;
+    std::fprintf(stderr, "bare server: %s\n", mysql_ ? mysql_error(mysql_) : "mysql_init failed");
+    drop();
+    return false;
+  }
+
+  void drop() {
+    if (mysql_ != nullptr) mysql_close(mysql_);
+    mysql_ = nullptr;
   }
 
   const SqlTarget& target_;
-  MYSQL* mysql_;
-  bool connected_ = false;
+  MYSQL* mysql_ = nullptr;
 };
 
 // HOST PORT DBNAME USER PASSWORD from argv[0..4].

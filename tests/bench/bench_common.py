@@ -1,6 +1,6 @@
 """bench_common.py - what the benchmark scripts share: the machine and a peer's version
-for the report, tearing the peers down, a process tree and its CPU time, and for delivery
-the agents' Maildir setup and what landed. The scripts put tests/integration on sys.path
+for the report, tearing the peers down, the bare reference servers, a process tree and its
+CPU time, and for delivery the agents' Maildir setup and what landed. The scripts put tests/integration on sys.path
 before importing this."""
 
 import os
@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import lmtp_peers as lp
+import peers
 
 
 def machine():
@@ -30,6 +31,27 @@ def version(argv):
         return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         return "unknown"
+
+
+class BareServer(peers.DaemonHandle):
+    """One of the benches' bare reference servers (bench_*_bare_server, one blocking thread
+    per connection): its arguments, with "SOCKET" standing for its unix socket."""
+    kind = "bare server"
+
+    def __init__(self, ws, name, binary, args):
+        self.name, self.proc = name, None
+        self.socket, self.log_path = ws.file(f"{name}.sock"), ws.file(f"{name}.log")
+        self.argv = [binary] + [self.socket if a == "SOCKET" else a for a in args]
+
+    def start(self, timeout=10):
+        self.proc = peers.start_daemon(self.argv, self.log_path)
+        self.wait_listening([self.socket], timeout, "socket")
+        return self
+
+
+def tool_beside(binary, name):
+    """The bench tool `name`, built in the directory of the tool `binary`."""
+    return os.path.join(os.path.dirname(binary), name)
 
 
 def landed_files(root):

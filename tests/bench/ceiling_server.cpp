@@ -7,37 +7,14 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
-#include <cstring>
-#include <vector>
+#include <string_view>
 
 namespace {
 
 void serve(int fd, unsigned long) {
-  static constexpr char kReply[] = "4:OK 1,";
-  std::vector<char> buf(65536);
-  size_t have = 0;
-  for (;;) {
-    ssize_t n = read(fd, buf.data() + have, buf.size() - have);
-    if (n <= 0) break;
-    have += static_cast<size_t>(n);
-    size_t pos = 0;
-    // Every complete "<len>:<bytes>," gets one reply; pipelined requests are fine.
-    for (;;) {
-      void* colon = std::memchr(buf.data() + pos, ':', have - pos);
-      if (colon == nullptr) break;
-      size_t len = std::strtoul(buf.data() + pos, nullptr, 10);
-      size_t end = static_cast<size_t>(static_cast<char*>(colon) - buf.data()) + 1 + len + 1;
-      if (end > have) break;
-      pos = end;
-      if (write(fd, kReply, sizeof kReply - 1) < 0) {
-        close(fd);
-        return;
-      }
-    }
-    std::memmove(buf.data(), buf.data() + pos, have - pos);
-    have -= pos;
-    if (have == buf.size()) break;  // a request larger than the buffer: give up
+  bench::NetstringReader requests(fd, 100000);
+  std::string_view request;
+  while (requests.next(&request) && bench::send_all(fd, "4:OK 1,")) {
   }
   close(fd);
 }

@@ -15,28 +15,31 @@
 
 namespace bench {
 
-// Returns false with errno set. On success *landed is the path in new/.
+// Returns false with errno set, leaving nothing in tmp/. On success *landed is the path in new/.
 inline bool land_durably(const std::string& maildir, int new_fd, const std::string& name,
                          std::string_view content, std::string* landed) {
   std::string tmp = maildir + "/tmp/" + name;
   *landed = maildir + "/new/" + name + ",S=" + std::to_string(content.size());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return false;
-  while (!content.empty()) {
+  bool ok = true;
+  while (ok && !content.empty()) {
     ssize_t n = ::write(fd, content.data(), content.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      errno = err;
-      return false;
-    }
-    content.remove_prefix(static_cast<size_t>(n));
+    if (n >= 0)
+      content.remove_prefix(static_cast<size_t>(n));
+    else
+      ok = errno == EINTR;
   }
-  bool ok = ::fsync(fd) == 0;
+  ok = ok && ::fsync(fd) == 0;
   ok = ::close(fd) == 0 && ok;
   ok = ok && ::rename(tmp.c_str(), landed->c_str()) == 0;
-  return ok && ::fsync(new_fd) == 0;
+  if (!ok) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    errno = err;
+    return false;
+  }
+  return ::fsync(new_fd) == 0;
 }
 
 }  // namespace bench

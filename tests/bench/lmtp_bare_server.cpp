@@ -6,7 +6,10 @@
 // (maildir:ROOT/%d/%n), and hard-linked into the other recipients' new/ (each new/ fsynced),
 // as lmtpd and Dovecot do. The replies, one per recipient, go out after the file is on disk.
 // Against the fsync ceiling it shows what smtp-source's own round trips cost each delivery;
-// against lmtpd, what lmtpd's design and features cost. A benchmark tool, not part of postern.
+// against lmtpd, what lmtpd's design and features cost. Also less than lmtpd: the files
+// keep the owner of the process (lmtpd, as root, chowns each one to the mail user), and a
+// session keeps each new/ open (lmtpd opens the maildir and checks it at every delivery).
+// A benchmark tool, not part of postern.
 //
 //   bench_lmtp_bare_server SOCKET ROOT
 //
@@ -65,39 +68,55 @@ class NewDirs {
     if (auto it = fds_.find(maildir); it != fds_.end()) return it->second;
     std::string domain = maildir.substr(0, maildir.rfind('/'));
     for (const std::string& dir : {domain, maildir, maildir + "/tmp", maildir + "/new", maildir + "/cur"})
-      if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return -1;
+      if (!make_dir(dir)) return -1;
     int fd = ::open((maildir + "/new").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) fds_.emplace(maildir, fd);
     return fd;
   }
 
  private:
+  // A directory that survives a crash: its parent is fsynced once it is made.
+  static bool make_dir(const std::string& dir) {
+    if (::mkdir(dir.c_str(), 0700) != 0) return errno == EEXIST;
+    int parent = ::open(dir.substr(0, dir.rfind('/')).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool ok = parent >= 0 && ::fsync(parent) == 0;
+    if (parent >= 0) ::close(parent);
+    return ok;
+  }
+
   std::map<std::string, int> fds_;
 };
 
-std::string trace_headers(std::string_view sender, const std::string& first_rcpt, std::string_view lhlo) {
+// Return-Path, Delivered-To (one recipient only, as lmtpd and Dovecot write it) and Received.
+std::string trace_headers(std::string_view sender, const std::vector<std::string>& rcpts, std::string_view lhlo,
+                          unsigned long id) {
   char date[64];
   std::time_t now = std::time(nullptr);
   std::tm tm{};
   std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", ::localtime_r(&now, &tm));
-  return "Return-Path: <" + std::string(sender) + ">\nDelivered-To: " + first_rcpt + "\nReceived: from " +
-         std::string(lhlo) + "\n\tby " + std::string(kHost) + " with LMTP id " +
-         std::to_string(g_sequence.load()) + "\n\tfor <" + first_rcpt + ">; " + date + "\n";
+  std::string out = "Return-Path: <" + std::string(sender) + ">\n";
+  if (rcpts.size() == 1) out += "Delivered-To: " + rcpts.front() + "\n";
+  out += "Received: from " + std::string(lhlo) + "\n\tby " + std::string(kHost) + " with LMTP id " +
+         std::to_string(id) + (rcpts.size() == 1 ? "\n\tfor <" + rcpts.front() + ">" : "") + "; " + date + "\n";
+  return out;
 }
 
-// Lands content in the first maildir and links it into the others. False on any failure.
-bool deliver(NewDirs& new_dirs, const std::vector<std::string>& maildirs, std::string_view content) {
+// Lands content in the first maildir and links it into the others: whether each got it.
+std::vector<bool> deliver(NewDirs& new_dirs, const std::vector<std::string>& maildirs, std::string_view content,
+                          unsigned long id) {
+  std::vector<bool> saved(maildirs.size(), false);
   std::string name = std::to_string(std::time(nullptr)) + ".P" + std::to_string(::getpid()) + "Q" +
-                     std::to_string(++g_sequence) + "." + std::string(kHost);
+                     std::to_string(id) + "." + std::string(kHost);
   std::string first;
   int fd = new_dirs.fd(maildirs.front());
-  if (fd < 0 || !bench::land_durably(maildirs.front(), fd, name, content, &first)) return false;
+  if (fd < 0 || !bench::land_durably(maildirs.front(), fd, name, content, &first)) return saved;
+  saved[0] = true;
   for (size_t i = 1; i < maildirs.size(); ++i) {
     fd = new_dirs.fd(maildirs[i]);
     std::string path = maildirs[i] + "/new/" + first.substr(first.rfind('/') + 1);
-    if (fd < 0 || (::link(first.c_str(), path.c_str()) != 0 && errno != EEXIST) || ::fsync(fd) != 0) return false;
+    saved[i] = fd >= 0 && (::link(first.c_str(), path.c_str()) == 0 || errno == EEXIST) && ::fsync(fd) == 0;
   }
-  return true;
+  return saved;
 }
 
 void serve(int fd, unsigned long) {
@@ -133,7 +152,8 @@ void serve(int fd, unsigned long) {
         continue;
       }
       if (!bench::send_all(fd, "354 OK\r\n")) break;
-      content = trace_headers(sender, rcpts.front(), lhlo);
+      unsigned long id = ++g_sequence;
+      content = trace_headers(sender, rcpts, lhlo, id);
       bool complete = false;
       while (in.next(&line)) {
         if (line == ".") {
@@ -144,10 +164,11 @@ void serve(int fd, unsigned long) {
         content += '\n';
       }
       if (!complete) break;
-      bool saved = deliver(new_dirs, maildirs, content);
-      if (!saved) std::fprintf(stderr, "bench_lmtp_bare_server: %s: %s\n", maildirs.front().c_str(), std::strerror(errno));
-      for (size_t i = 0; i < rcpts.size() && alive; ++i)
-        alive = bench::send_all(fd, saved ? "250 2.0.0 Saved\r\n" : "451 4.3.0 Not saved\r\n");
+      std::vector<bool> saved = deliver(new_dirs, maildirs, content, id);
+      for (size_t i = 0; i < rcpts.size() && alive; ++i) {
+        if (!saved[i]) std::fprintf(stderr, "bench_lmtp_bare_server: %s: not saved\n", maildirs[i].c_str());
+        alive = bench::send_all(fd, saved[i] ? "250 2.0.0 Saved\r\n" : "451 4.3.0 Not saved\r\n");
+      }
       rcpts.clear();
       maildirs.clear();
     } else if (verb == "RSET") {

@@ -47,10 +47,10 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import lmtp_peers as lp  # noqa: E402
 import peers  # noqa: E402
 import sasl_peers as sp  # noqa: E402
-from bench_common import (children_cpu_seconds, count_landed, landed_size, machine,  # noqa: E402
-                          maildir_setup, tear_down, tree_cpu_seconds, version)
+from bench_common import (BareServer, children_cpu_seconds, count_landed, landed_size,  # noqa: E402
+                          machine, maildir_setup, tear_down, tool_beside, tree_cpu_seconds, version)
 import lmtp_profile  # noqa: E402
-from lmtp_loads import BareServer, Case, Sink, ceiling, smtp_source, smtp_source_argv  # noqa: E402
+from lmtp_loads import Case, Sink, ceiling, smtp_source, smtp_source_argv  # noqa: E402
 
 # Issue 6's targets, by recipients per message: (lmtpd at least this many times Dovecot,
 # lmtpd at least this share of the 8-thread fsync ceiling, or None).
@@ -80,8 +80,8 @@ def stat(rates):
 
 
 def row(case, who, s, runs, files, used, ratios=("", "", "", "")):
-    """One table row: median, min - max, valid runs, files, CPU per delivery, then lmtpd's
-    ratio cells."""
+    """One table row: median, min - max, valid runs, files, CPU per delivery, then the ratio
+    cells (lmtpd's, or the bare server's share of the ceiling)."""
     value, spread, n = ((f"{s[0]:,.0f}", f"{s[1]:,.0f} - {s[2]:,.0f}", s[3]) if s
                         else ("(no valid run)", "", 0))
     return f"| {case} | {who} | {value} | {spread} | {n}/{runs} | {files} | {cpu_cell(used)} | {' | '.join(ratios)} |"
@@ -234,8 +234,8 @@ def main():
             setup = maildir_setup(ws, name, users)
             root = setup.root
             if name == "bare":
-                agent = BareServer(ws, args.bare_server or os.path.join(os.path.dirname(args.ceiling),
-                                                                         "bench_lmtp_bare_server"), root)
+                agent = BareServer(ws, "bare", args.bare_server or tool_beside(args.ceiling, "bench_lmtp_bare_server"),
+                                   ["SOCKET", root])
             elif name == "dovecot":
                 agent = lp.DovecotLmtp(ws, "dovecot", setup, mail_fsync="always")
             else:

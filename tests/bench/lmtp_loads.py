@@ -1,6 +1,6 @@
 """lmtp_loads.py - the loads and limits lmtp_bench.py runs: a case (recipients, connection
 mode, sessions) as smtp-source arguments, smtp-source itself, the smtp-sink protocol-only
-agent, bench_lmtp_bare_server, and bench_fsync_ceiling."""
+agent, and bench_fsync_ceiling."""
 
 import re
 import subprocess
@@ -72,23 +72,6 @@ class Sink(peers.DaemonHandle):
     def messages(self):
         counts = re.findall(r"mesg=(\d+)", self.log())
         return int(counts[-1]) if counts else 0
-
-
-class BareServer(peers.DaemonHandle):
-    """`bench_lmtp_bare_server SOCKET ROOT`: the ceiling's file work behind the least LMTP
-    server there can be (one blocking thread per session, no lookup), landing in
-    ROOT/DOMAIN/LOCAL as the agents' maildir:ROOT/%d/%n does."""
-    kind = "bare LMTP server"
-
-    def __init__(self, ws, binary, root):
-        self.name, self.proc, self.binary, self.root = "bare", None, binary, root
-        self.socket = ws.file("bare.sock")
-        self.log_path = ws.file("bare.log")
-
-    def start(self, timeout=10):
-        self.proc = peers.start_daemon([self.binary, self.socket, self.root], self.log_path)
-        self.wait_listening([self.socket], timeout, "socket")
-        return self
 
 
 def ceiling(binary, directory, threads, count, size):

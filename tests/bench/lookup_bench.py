@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import peers  # noqa: E402
-from bench_common import machine, version  # noqa: E402
+from bench_common import BareServer, machine, tool_beside, version  # noqa: E402
 import lookup_profile  # noqa: E402
 
 FIXED_HASH = "$6$6c8e0a2b4d6f8a1c$fH3P1o9C3NBhOHxWagqEZysHk9OgiEAc9shHQRasXZNF3dQBoepJjVaw1u0j4JXq1W7tyhqoD.pPFgYq.0djy0"
@@ -142,13 +142,11 @@ def main():
         # The same query and credentials as the mysql: table's .cf file.
         with open(cf) as f:
             conf = dict(line.split(" = ", 1) for line in f.read().splitlines() if " = " in line)
-        bare_sock = ws.file("bare.sock")
-        bare = peers.start_daemon([args.bare_server or os.path.join(os.path.dirname(args.ceiling_server),
-                                                                    "bench_lookup_bare_server"),
-                                   bare_sock, "127.0.0.1", str(db.port), conf["dbname"], conf["user"],
-                                   conf["password"], conf["query"]], ws.file("bare.log"))
-        procs.append(lambda: peers.stop_daemon(bare, 10, "bare server"))
-        peers.wait_until(lambda: peers.can_connect(bare_sock), 10, what="bare server")
+        bare = BareServer(ws, "bare", args.bare_server or tool_beside(args.ceiling_server, "bench_lookup_bare_server"),
+                          ["SOCKET", "127.0.0.1", str(db.port), conf["dbname"], conf["user"], conf["password"],
+                           conf["query"]])
+        procs.append(bare.stop)
+        bare_sock = bare.start().socket
 
         columns = [("native mysql:", native),
                    ("lookupd cache off", lookupds["cache-off"].socketmap_unix("mailboxes")),
@@ -250,7 +248,8 @@ Written by `tests/bench/lookup_bench.py` on {datetime.datetime.now().astimezone(
 - Data: schema A, seed [001] rows + {args.users:,} users; {len(keys):,} keys, {found:,} existing,
   fixed shuffled order; map `SELECT 1 FROM virtual_users WHERE email='%s'` (seed mailbox map),
   lookupd map kind plain (one query per key, as `postmap -q` does with mysql:).
-- MariaDB over `hosts = inet:127.0.0.1:PORT` for both; lookupd `sql_workers = 2`, socketmap unix socket.
+- MariaDB over `hosts = inet:127.0.0.1:PORT` for mysql:, lookupd and the bare SQL server; lookupd `sql_workers = 2`,
+  socketmap unix sockets.
 - {min(len(v) for v in times.values())} timed passes per column; cache on = long TTLs, after one untimed warming pass.
 
 Command per pass: `postmap -c DIR -q - TABLE < keys` with TABLE one of

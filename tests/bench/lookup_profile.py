@@ -273,5 +273,5 @@ def bare_note(native, lookupd, free_us):
     if not bare or not free_us.get(lookupd):
         return ""
     return (f"\nThe bare SQL server (one blocking thread per connection sending the same query, nothing\n"
-            f"else) takes {bare:.0f} µs per lookup in this run: {free_us[native] / bare:.2f}x native mysql:, and\n"
+            f"else) takes {bare:.0f} µs per lookup in this run: {free_us[native] / bare:.2f}x native mysql:'s rate, and\n"
             f"lookupd with its cache off {free_us[lookupd]:.0f} µs ({bare / free_us[lookupd]:.0%} of the bare server's rate).")

@@ -122,7 +122,7 @@ def svg(title, unit, bars, log=False):
     for n, (label, v, low, high) in enumerate(bars):
         y = top + n * (bar_h + gap)
         colour = ("#2b6cb0" if re.search(r"postern|lookupd|authd|lmtpd|peak RSS", label)
-                  else "#dd8452" if re.search(r"ceiling|limit|smtp-sink|bare LMTP", label) else "#999")
+                  else "#dd8452" if re.search(r"ceiling|limit|smtp-sink|bare", label) else "#999")
         out.append(f'<text x="{left - 8}" y="{y + 13}" text-anchor="end">{html.escape(label[:48])}</text>')
         out.append(f'<rect x="{left}" y="{y}" width="{max(x_of(v), 1):.1f}" height="{bar_h}" fill="{colour}"/>')
         if low is not None and high is not None:

@@ -34,10 +34,14 @@ def write_file(path, text, mode=0o644):
     return path
 
 
+# Seed [001]'s password_query.
+SEED001_PASSWORD_QUERY = "SELECT email as user, password FROM virtual_users WHERE email='%u';"
+
+
 def dovecot_sql_conf(path, port, dbname="mailserver", query=None):
     """dovecot-sql.conf.ext exactly as seed [001] writes it (seed [002]: pass the query with
     `enable=1`), with the test MariaDB's port added to `connect`."""
-    query = query or "SELECT email as user, password FROM virtual_users WHERE email='%u';"
+    query = query or SEED001_PASSWORD_QUERY
     return write_file(path, "driver = mysql\n"
                       f"connect = host=127.0.0.1 port={port} dbname={dbname} "
                       f"user={peers.MariaDB.USER} password={peers.MariaDB.PASSWORD}\n"
