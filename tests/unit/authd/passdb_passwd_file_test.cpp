@@ -153,7 +153,7 @@ TEST_CASE("passwd-file: username_format", "[passdb][passwd-file]") {
 
 TEST_CASE("passwd-file: a missing file is temp_error until it appears", "[passdb][passwd-file]") {
   TempDir dir;
-  std::string path = (dir.path / "users.db").string();
+  std::string path = (dir / "users.db").string();
   auto p = make_pf("scheme=PLAIN " + path);
   PassdbLookup r = pf_lookup(*p, "a@x");
   CHECK(r.status == LS::temp_error);

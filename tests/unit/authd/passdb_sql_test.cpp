@@ -52,7 +52,7 @@ void create_mailserver_db(const std::string& file) {
 
 struct SqlFixture {
   TempDir dir;
-  std::string db_file = (dir.path / "mail.sqlite").string();
+  std::string db_file = (dir / "mail.sqlite").string();
   WorkerContext worker{0};
   SqlFixture() { create_mailserver_db(db_file); }
 
@@ -210,7 +210,7 @@ TEST_CASE("sql: an injection key stays a literal and finds nothing", "[passdb][s
 
 TEST_CASE("sql: a missing database file is a temporary failure", "[passdb][sql]") {
   SqlFixture f;
-  std::string conf = f.dir.write("gone.conf.ext", "driver = sqlite\nconnect = " + (f.dir.path / "gone.sqlite").string() +
+  std::string conf = f.dir.write("gone.conf.ext", "driver = sqlite\nconnect = " + (f.dir / "gone.sqlite").string() +
                                                       "\npassword_query = SELECT password FROM t WHERE u='%u'\n");
   auto p = make_sql_passdb(conf, SqlTimeouts{});
   REQUIRE(p.ok());
@@ -275,7 +275,7 @@ TEST_CASE("sql: an unreachable MariaDB is temp_error and the message hides the p
   TempDir dir;
   std::string conf = dir.write("down.conf.ext",
                                "driver = mysql\n"
-                               "connect = host=" + (dir.path / "no-such-mysqld.sock").string() +
+                               "connect = host=" + (dir / "no-such-mysqld.sock").string() +
                                    " dbname=mailserver user=mailuser password=Sup3rS3cretPw\n"
                                    "password_query = SELECT password FROM virtual_users WHERE email='%u'\n");
   SqlTimeouts fast;

@@ -1,14 +1,10 @@
-// passdb_test_support.hpp - shared by the passdb tests: the seeds' password hashes and a
-// temporary directory to write config and passwd files into.
+// passdb_test_support.hpp - shared by the passdb tests: the seeds' password hashes, and the
+// temporary directory they write config and passwd files into.
 #pragma once
 
-#include <catch2/catch.hpp>
+#include "tests/unit/temp_dir.hpp"
 
-#include <filesystem>
-#include <fstream>
-#include <stdlib.h>
 #include <string>
-#include <system_error>
 
 namespace passdb_test {
 
@@ -20,22 +16,6 @@ inline const std::string kLeeoHash =
 inline const std::string kSeed004Hash =
     "$6$g6adDoglZXU5CJq1$AMojgOJQPtdEEGt1MW86YZUDMlf1Wi6QLz6RH.7BHJpNzjQmYpRmP./IN0eRP8.eLAmEcnoRtzrS1jonKQT9k/";
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "postern-passdb-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream out(path / name, std::ios::binary | std::ios::trunc);
-    out << text;
-    return (path / name).string();
-  }
-};
+using postern::testing::TempDir;
 
 }  // namespace passdb_test

@@ -3,6 +3,7 @@
 #include "common/config_file.hpp"
 
 #include "tests/unit/common/config_file_test_support.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -172,21 +173,6 @@ const char* kSeed000SqlConf = R"SEED(    # This file is opened as root, so it sh
     
 )SEED";
 
-struct ScratchDir {
-  std::string path;
-  ScratchDir() {
-    char tmpl[] = "/tmp/postern_config_dovecot_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::string file = path + "/" + name;
-    std::ofstream out(file, std::ios::binary);
-    out << text;
-    return file;
-  }
-};
 
 }  // namespace
 
@@ -296,7 +282,7 @@ TEST_CASE("dovecot: the Postfix dialect is unchanged by the new one", "[config][
 }
 
 TEST_CASE("dovecot: !include and !include_try, relative to the including file", "[config][dovecot]") {
-  ScratchDir dir;
+  postern::testing::TempDir dir;
   std::filesystem::create_directory(dir.path + "/conf.d");
   dir.write("conf.d/10-a.conf.ext", "connect = host=db1 dbname=mail\n");
   dir.write("conf.d/20-b.conf.ext", "default_pass_scheme = SHA512-CRYPT\n");

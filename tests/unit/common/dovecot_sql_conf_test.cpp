@@ -1,6 +1,7 @@
 // dovecot_sql_conf_test.cpp - tests for common/dovecot_sql_conf.hpp: connect strings,
 // queries and their defaults, refusals, and password scrubbing.
 #include "common/dovecot_sql_conf.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <stdlib.h>
@@ -14,20 +15,9 @@ using namespace postern;
 namespace {
 
 struct ConfFile {
-  std::filesystem::path dir;
-  ConfFile() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "postern-sqlconf-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    dir = tmpl;
-  }
-  ~ConfFile() {
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-  }
+  testing::TempDir dir{"postern-sqlconf"};
   Result<DovecotSqlConf> load(const std::string& text) {
-    std::string path = (dir / "dovecot-sql.conf.ext").string();
-    std::ofstream(path, std::ios::trunc) << text;
-    return load_dovecot_sql_conf(path, SqlConnectTimeouts{});
+    return load_dovecot_sql_conf(dir.write("dovecot-sql.conf.ext", text), SqlConnectTimeouts{});
   }
 };
 

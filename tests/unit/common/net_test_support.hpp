@@ -1,8 +1,9 @@
-// net_test_support.hpp - shared by the net tests: temp dirs and blocking socket clients
-// that run beside the libuv loop under test.
+// net_test_support.hpp - shared by the net tests: temp dirs for sockets and blocking socket
+// clients that run beside the libuv loop under test.
 #pragma once
 
 #include "common/net.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -25,14 +26,9 @@ namespace fs = std::filesystem;
 
 namespace net_test {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char templ[] = "/tmp/postern-net-XXXXXX";
-    REQUIRE(mkdtemp(templ) != nullptr);
-    path = templ;
-  }
-  ~TempDir() { fs::remove_all(path); }
+// Under /tmp whatever $TMPDIR says: a unix socket's path must stay short.
+struct TempDir : postern::testing::TempDir {
+  TempDir() : postern::testing::TempDir("postern-net", "/tmp") {}
 };
 
 inline void set_timeouts(int fd) {

@@ -1,6 +1,7 @@
 // passwd_file_test.cpp - tests for common/passwd_file.hpp: the fields a userdb reads
 // (uid, gid, home, extra) and the args string. Re-reading is tested through authd's passdb.
 #include "common/passwd_file.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <stdlib.h>
@@ -12,9 +13,7 @@
 using namespace postern;
 
 TEST_CASE("passwd-file: fields and args", "[passwd_file]") {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "postern-pwfile-XXXXXX").string();
-  REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-  std::filesystem::path dir = tmpl;
+  testing::TempDir dir("postern-pwfile");
   std::string path = (dir / "users").string();
   std::ofstream(path) << "a@x:{PLAIN}p:5000:5001:Gecos:/home/a:/bin/false:userdb_mail=maildir:~/m quota=x\n"
                          "b@x\n";
@@ -37,7 +36,7 @@ TEST_CASE("passwd-file: fields and args", "[passwd_file]") {
   CHECK(args->path == "/etc/dovecot/my users");
   CHECK_FALSE(parse_passwd_file_args("nope=1 /x").ok());
 
-  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(dir.path);
   PasswdFile missing(path);
   PasswdFile::Snapshot none = missing.snapshot();
   CHECK_FALSE(none.users);

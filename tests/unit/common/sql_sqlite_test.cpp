@@ -1,6 +1,7 @@
 // sql_sqlite_test.cpp - tests for the SQLite sql::Connection (common/sql.hpp): rows, NULLs,
 // errors, escaping, and a database file that is missing, replaced or not a database.
 #include "common/sql.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -13,22 +14,10 @@
 
 using namespace postern;
 using namespace postern::sql;
+using postern::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "postern-sql-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // An empty database file, made with the SQLite API because the backend never creates one.
 void create_db(const fs::path& file) {
@@ -54,7 +43,7 @@ const char* kSchema =
 
 TEST_CASE("SQLite connection queries rows, NULLs and statements without rows", "[sql][sqlite]") {
   TempDir dir;
-  fs::path file = dir.path / "mail.sqlite";
+  fs::path file = dir / "mail.sqlite";
   create_db(file);
   auto conn = make_connection(sqlite_endpoint(file));
   REQUIRE(conn);
@@ -86,7 +75,7 @@ TEST_CASE("SQLite connection queries rows, NULLs and statements without rows", "
 
 TEST_CASE("SQLite errors come back as values and the connection stays usable", "[sql][sqlite]") {
   TempDir dir;
-  fs::path file = dir.path / "mail.sqlite";
+  fs::path file = dir / "mail.sqlite";
   create_db(file);
   auto conn = make_connection(sqlite_endpoint(file));
   REQUIRE(conn->execute_script(kSchema).ok());
@@ -109,7 +98,7 @@ TEST_CASE("SQLite errors come back as values and the connection stays usable", "
 
 TEST_CASE("SQLite escape keeps hostile input a literal", "[sql][sqlite]") {
   TempDir dir;
-  fs::path file = dir.path / "mail.sqlite";
+  fs::path file = dir / "mail.sqlite";
   create_db(file);
   auto conn = make_connection(sqlite_endpoint(file));
   REQUIRE(conn->execute_script(kSchema).ok());
@@ -132,7 +121,7 @@ TEST_CASE("SQLite escape keeps hostile input a literal", "[sql][sqlite]") {
 
 TEST_CASE("SQLite never creates a missing database file", "[sql][sqlite]") {
   TempDir dir;
-  fs::path file = dir.path / "missing.sqlite";
+  fs::path file = dir / "missing.sqlite";
   auto conn = make_connection(sqlite_endpoint(file));
   auto rows = conn->query("SELECT 1");
   REQUIRE_FALSE(rows);
@@ -144,8 +133,8 @@ TEST_CASE("SQLite never creates a missing database file", "[sql][sqlite]") {
 
 TEST_CASE("SQLite follows a database file that is replaced or removed", "[sql][sqlite]") {
   TempDir dir;
-  fs::path file = dir.path / "mail.sqlite";
-  fs::path next = dir.path / "mail.sqlite.new";
+  fs::path file = dir / "mail.sqlite";
+  fs::path next = dir / "mail.sqlite.new";
   create_db(file);
   create_db(next);
   auto conn = make_connection(sqlite_endpoint(file));
@@ -169,7 +158,7 @@ TEST_CASE("SQLite follows a database file that is replaced or removed", "[sql][s
 
 TEST_CASE("SQLite reports a file that is not a database", "[sql][sqlite]") {
   TempDir dir;
-  fs::path file = dir.path / "garbage.sqlite";
+  fs::path file = dir / "garbage.sqlite";
   {
     FILE* f = std::fopen(file.c_str(), "w");
     REQUIRE(f);
@@ -184,7 +173,7 @@ TEST_CASE("SQLite reports a file that is not a database", "[sql][sqlite]") {
 
 TEST_CASE("SQLite tells a statement without a result set from an empty one", "[sql][sqlite]") {
   TempDir dir;
-  fs::path file = dir.path / "mail.sqlite";
+  fs::path file = dir / "mail.sqlite";
   create_db(file);
   auto conn = make_connection(sqlite_endpoint(file));
   REQUIRE(conn->execute_script(kSchema).ok());

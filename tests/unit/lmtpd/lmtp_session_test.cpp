@@ -4,6 +4,7 @@
 #include "lmtpd/lmtp_session.hpp"
 
 #include "tests/unit/common/socketpair_connection.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -59,7 +60,8 @@ class FakeUserdb : public Userdb {
 struct Harness {
   uv_loop_t loop{};
   int client = -1;
-  std::string root;
+  postern::testing::TempDir scratch{"postern-lmtp"};  // destroyed after everything below
+  std::string root = scratch.path;
   std::shared_ptr<FakeUserdb> userdb = std::make_shared<FakeUserdb>();
   std::unique_ptr<WorkerPool> pool;
   LmtpContext context;
@@ -68,9 +70,6 @@ struct Harness {
   std::string received;
 
   explicit Harness(uint64_t max_size = 1 << 20) {
-    char tmpl[] = "/tmp/postern-lmtp-XXXXXX";
-    REQUIRE(mkdtemp(tmpl));
-    root = tmpl;
     userdb->root = root;
     auto config = std::make_shared<LmtpdConfig>();
     config->userdb = userdb;
@@ -95,7 +94,6 @@ struct Harness {
     pool->stop();
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
-    fs::remove_all(root);
   }
   void send(const std::string& bytes) {
     size_t done = 0;

@@ -1,9 +1,10 @@
-// maildir_test_support.hpp - shared by the Maildir writer tests: a temp dir, a spooled
-// message, a target and the options, and reading back what landed.
+// maildir_test_support.hpp - shared by the Maildir writer tests: a spooled message, a
+// target and the options, and reading back what landed.
 #pragma once
 
 #include "lmtpd/maildir_writer.hpp"
 #include "lmtpd/message_spool.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -24,18 +25,7 @@ namespace fs = std::filesystem;
 
 constexpr uid_t kNobody = 65534;
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/maildir_test.XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using ::postern::testing::TempDir;
 
 inline std::unique_ptr<MessageSpool> make_spool(const std::string& text, size_t memory_limit = 1 << 20) {
   auto spool = std::make_unique<MessageSpool>("/tmp", memory_limit, 1 << 30);

@@ -1,5 +1,6 @@
 // maildir_tmp_cleaner_test.cpp - removing what crashed deliveries left in tmp/.
 #include "lmtpd/maildir_tmp_cleaner.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,9 +13,8 @@
 #include <string>
 
 TEST_CASE("stale tmp/ files are removed, fresh ones kept, at most hourly per mailbox", "[maildir]") {
-  char tmpl[] = "/tmp/postern-tmpclean-XXXXXX";
-  REQUIRE(mkdtemp(tmpl));
-  std::string root = tmpl;
+  postern::testing::TempDir dir("postern-tmpclean");
+  std::string root = dir.path;
   std::string tmp = root + "/tmp";
   REQUIRE(mkdir(tmp.c_str(), 0700) == 0);
   auto touch = [&](const std::string& name, std::time_t age) {
@@ -36,5 +36,4 @@ TEST_CASE("stale tmp/ files are removed, fresh ones kept, at most hourly per mai
   CHECK(postern::lmtpd::clean_stale_tmp(fd, root) == 0);  // within the hour: not again
   CHECK(access((tmp + "/old2").c_str(), F_OK) == 0);
   close(fd);
-  std::filesystem::remove_all(root);
 }

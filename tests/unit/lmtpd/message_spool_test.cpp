@@ -1,6 +1,7 @@
 // message_spool_test.cpp - MessageSpool: dot handling, sizes, spilling to a temp file,
 // the size limit, and write_to() into files and pipes, also from several threads.
 #include "lmtpd/message_spool.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -19,20 +20,14 @@ using Status = MessageSpool::Status;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "spool-test.XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  size_t entries() const {
-    size_t n = 0;
-    for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(path)) ++n;
-    return n;
-  }
-};
+using postern::testing::TempDir;
+
+// How many names a directory holds: the spool must leave none behind.
+size_t entries(const TempDir& dir) {
+  size_t n = 0;
+  for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator(dir.path)) ++n;
+  return n;
+}
 
 // Feeds lines and the final dot; checks that only the dot ends the message.
 Status feed(MessageSpool& s, const std::vector<std::string>& lines) {
@@ -144,12 +139,12 @@ TEST_CASE("content spills to an unlinked temp file at the threshold, unchanged")
   for (const auto& l : lines) REQUIRE(s.add_line(l) == Status::more);
   CHECK(s.spilled());
   // The temp file has no name: nothing is visible in temp_dir even mid-message.
-  CHECK(dir.entries() == 0);
+  CHECK(entries(dir) == 0);
   REQUIRE(s.add_line(".") == Status::done);
   CHECK(s.size() == expected.size());
   CHECK(s.size_crlf() == expected.size() + lines.size());
   CHECK(contents(s, dir.path) == expected);
-  CHECK(dir.entries() == 0);
+  CHECK(entries(dir) == 0);
 }
 
 TEST_CASE("exactly at the memory limit stays in memory; one byte more spills") {
@@ -187,7 +182,7 @@ TEST_CASE("past max_size: keep consuming to the final dot, then too_large") {
   CHECK(s.add_line(".") == Status::too_large);
   CHECK(s.status() == Status::too_large);
   CHECK(s.size() <= 10);
-  CHECK(dir.entries() == 0);
+  CHECK(entries(dir) == 0);
 }
 
 TEST_CASE("a message exactly at max_size is accepted") {

@@ -1,6 +1,7 @@
 // userdb_test.cpp - tests for lmtpd/userdb.hpp: the seeds' static userdb and mail
 // locations, SQL and passwd-file userdbs and user checks, quota rules, unsafe paths.
 #include "lmtpd/userdb.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
@@ -14,29 +15,13 @@
 using namespace postern;
 using namespace postern::lmtpd;
 using LS = UserLookup::Status;
+using postern::testing::TempDir;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "postern-userdb-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path / name, std::ios::binary | std::ios::trunc) << text;
-    return (path / name).string();
-  }
-};
-
 // Schema A (seeds 000/001) with seed 002's enable column, plus a table for user_query.
 std::string make_db(const TempDir& dir) {
-  std::string file = (dir.path / "mail.sqlite").string();
+  std::string file = (dir / "mail.sqlite").string();
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) == SQLITE_OK);
   const char* script =
@@ -233,7 +218,7 @@ TEST_CASE("userdb: sql user_check with the seeds' password_query and a static us
 TEST_CASE("userdb: a missing database is temp_error and hides no password", "[userdb][sql]") {
   TempDir dir;
   UserdbSettings s = static_settings("maildir:~/Maildir");
-  s.user_check = "sql " + dir.write("gone.conf.ext", "driver = sqlite\nconnect = " + (dir.path / "gone.sqlite").string() +
+  s.user_check = "sql " + dir.write("gone.conf.ext", "driver = sqlite\nconnect = " + (dir / "gone.sqlite").string() +
                                                          "\npassword_query = SELECT email FROM virtual_users WHERE "
                                                          "email='%u'\n");
   UserLookup r = look(*make(s), "email1@example.com");
@@ -242,7 +227,7 @@ TEST_CASE("userdb: a missing database is temp_error and hides no password", "[us
 
   UserdbSettings m;
   m.userdb = "sql " + dir.write("down.conf.ext", "driver = mysql\nconnect = host=" +
-                                                     (dir.path / "no-mysqld.sock").string() +
+                                                     (dir / "no-mysqld.sock").string() +
                                                      " dbname=mail user=mailuser password=Sup3rS3cretPw\n"
                                                      "user_query = SELECT home FROM users WHERE u='%u'\n");
   m.mail_uid = "5000";
@@ -290,7 +275,7 @@ TEST_CASE("userdb: passwd-file userdb and user_check (seed 004)", "[userdb][pass
   CHECK(look(*pf, "mailuser@maildomain").user.uid == 5000);  // empty field: mail_uid
   CHECK(look(*pf, "other@maildomain").status == LS::not_found);
 
-  s.userdb = "passwd-file " + (dir.path / "missing.db").string();
+  s.userdb = "passwd-file " + (dir / "missing.db").string();
   UserLookup gone = look(*make(s), "mailuser@maildomain");
   CHECK(gone.status == LS::temp_error);
   CHECK_THAT(gone.error, Catch::Contains("missing.db"));

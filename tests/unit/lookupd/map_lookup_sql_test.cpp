@@ -3,6 +3,7 @@
 #include "lookupd/map_lookup.hpp"
 
 #include "tests/unit/lookupd/map_lookup_test_support.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 #include <unistd.h>
@@ -150,29 +151,9 @@ TEST_CASE("run_sql_source: no result set is a temporary error unless require_res
   CHECK(run_sql_source(s, "k", conn).outcome == Outcome::not_found);
 }
 
-namespace {
-
-// A temporary directory, removed with its contents at the end of the test.
-struct ScratchDir {
-  std::filesystem::path path;
-  ScratchDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "map_lookup_test.XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-};
-
-}  // namespace
-
 TEST_CASE("run_sql_source on SQLite: a statement without a result set", "[map_lookup][sql][sqlite]") {
-  ScratchDir dir;
-  std::string file = (dir.path / "maps.sqlite").string();
+  postern::testing::TempDir dir;
+  std::string file = (dir / "maps.sqlite").string();
   std::ofstream(file).close();  // SQLite takes an empty file as an empty database
   sql::Endpoint ep;
   ep.driver = sql::Driver::sqlite;

@@ -1,5 +1,6 @@
 // map_source_test.cpp - tests for lookupd/map_source.hpp on the seeds' actual .cf files.
 #include "lookupd/map_source.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -16,30 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A temporary directory removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "map_source_test.XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string write(const std::string& name, const std::string& text) const {
-    std::string p = (path_ / name).string();
-    std::ofstream(p) << text;
-    return p;
-  }
-
- private:
-  std::filesystem::path path_;
-};
+using postern::testing::TempDir;
 
 const char* kSeedDomains =
     "user = mailuser\npassword = mailuserpass\nhosts = 127.0.0.1\ndbname = mailserver\n"
