@@ -15,16 +15,17 @@
 // hash, with or without a {SCHEME} prefix. Stops on SIGTERM.
 #include "bare_server.hpp"
 #include "bare_sql.hpp"
+#include "common/encoding.hpp"
+#include "common/strings.hpp"
 
 #include <crypt.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -57,17 +58,12 @@ std::vector<std::string_view> split_tabs(std::string_view line) {
 
 // The authcid and password of a PLAIN response ("authzid NUL authcid NUL password" in base64).
 bool decode_plain(std::string_view base64, std::string* user, std::string* password) {
-  if (base64.empty() || base64.size() % 4 != 0) return false;
-  std::string raw(base64.size() / 4 * 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(raw.data()),
-                          reinterpret_cast<const unsigned char*>(base64.data()), static_cast<int>(base64.size()));
-  if (n < 0) return false;
-  raw.resize(static_cast<size_t>(n) - (base64.back() == '=') - (base64.size() > 1 && base64[base64.size() - 2] == '='));
-  size_t first = raw.find('\0'), second = first == std::string::npos ? first : raw.find('\0', first + 1);
+  std::optional<std::string> raw = postern::base64_decode(base64);
+  if (!raw) return false;
+  size_t first = raw->find('\0'), second = first == std::string::npos ? first : raw->find('\0', first + 1);
   if (second == std::string::npos) return false;
-  user->assign(raw, first + 1, second - first - 1);
-  password->assign(raw, second + 1);
-  for (char& c : *user) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // %Lu
+  *user = postern::to_lower_ascii(raw->substr(first + 1, second - first - 1));  // %Lu
+  password->assign(*raw, second + 1);
   return !user->empty();
 }
 
@@ -109,32 +105,29 @@ class Verifier {
 };
 
 void serve(int fd, unsigned long connection) {
-  {
-    Verifier verifier;
-    bench::LineReader in(fd, kMaxLine);
-    std::string line, user, password;
-    bool alive = bench::send_all(fd, "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nSPID\t" + std::to_string(::getpid()) +
-                                         "\nCUID\t" + std::to_string(connection) +
-                                         "\nCOOKIE\t00000000000000000000000000000000\nDONE\n");
-    while (alive && in.next(&line)) {
-      std::vector<std::string_view> fields = split_tabs(line);
-      if (fields[0] != "AUTH") continue;  // VERSION and CPID need no answer
-      if (fields.size() < 3) break;
-      std::string id(fields[1]);
-      std::string_view response;
-      for (std::string_view field : fields)
-        if (field.substr(0, 5) == "resp=") response = field.substr(5);
-      if (fields[2] != "PLAIN" || !decode_plain(response, &user, &password)) {
-        alive = bench::send_all(fd, "FAIL\t" + id + "\treason=Invalid request\n");
-        continue;
-      }
-      std::string_view verdict = verifier.check(user, password);
-      // No answer from the database: hang up, as Postfix turns every FAIL into 535.
-      if (verdict.empty()) break;
-      alive = bench::send_all(fd, std::string(verdict) + "\t" + id + "\tuser=" + user + "\n");
+  Verifier verifier;
+  bench::LineReader in(fd, kMaxLine);
+  std::string line, user, password;
+  bool alive = bench::send_all(fd, "VERSION\t1\t2\nMECH\tPLAIN\tplaintext\nSPID\t" + std::to_string(::getpid()) +
+                                       "\nCUID\t" + std::to_string(connection) +
+                                       "\nCOOKIE\t00000000000000000000000000000000\nDONE\n");
+  while (alive && in.next(&line)) {
+    std::vector<std::string_view> fields = split_tabs(line);
+    if (fields[0] != "AUTH") continue;  // VERSION and CPID need no answer
+    if (fields.size() < 3) break;
+    std::string id(fields[1]);
+    std::string_view response;
+    for (std::string_view field : fields)
+      if (field.substr(0, 5) == "resp=") response = field.substr(5);
+    if (fields[2] != "PLAIN" || !decode_plain(response, &user, &password)) {
+      alive = bench::send_all(fd, "FAIL\t" + id + "\treason=Invalid request\n");
+      continue;
     }
+    std::string_view verdict = verifier.check(user, password);
+    // No answer from the database: hang up, as Postfix turns every FAIL into 535.
+    if (verdict.empty()) break;
+    alive = bench::send_all(fd, std::string(verdict) + "\t" + id + "\tuser=" + user + "\n");
   }
-  ::close(fd);
 }
 
 }  // namespace

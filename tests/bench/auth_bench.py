@@ -234,8 +234,7 @@ def main():
 
     hash_ms = med(limits.get(1, []), "p50_ms")
     table_md, anomalies = point_table(points, conc, limits, hash_ms)
-    bare_md, bare_anomalies = bare_table(points, conc, limits, hash_ms)
-    anomalies += bare_anomalies
+    bare_md = bare_table(points, conc, limits, hash_ms)
     limits_md = limits_text(conc, limits)
     verdict_md = verdicts(points, conc, limits, hash_ms)
     anomaly_md = "\n".join(f"- **unexpected**: {a}" for a in anomalies)

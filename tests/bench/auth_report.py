@@ -34,7 +34,8 @@ def limit_threads(n):
 
 
 def point_table(points, conc, limits, hash_ms):
-    """One row per (password, cache, connections): authd, Dovecot, ratio, limit."""
+    """One row per (password, cache, connections): authd, Dovecot, ratio, limit; and the
+    anomalies of every server (the bare one's too)."""
     lines = ["| password | cache | conns | authd auths/s | Dovecot auths/s | authd / Dovecot "
              "| authd p50 / p99 ms | Dovecot p50 / p99 ms | limit: crypt_r/s (threads) | authd of limit "
              "| authd p50 over one hash |",
@@ -44,7 +45,8 @@ def point_table(points, conc, limits, hash_ms):
         ceiling = med(limits[n], "verifications_per_s")
         for pw, cache in ROWS:
             a, d = points.get(("authd", cache, pw, n), []), points.get(("dovecot", cache, pw, n), [])
-            for server, runs in (("authd", a), ("dovecot", d)):
+            for server in ("authd", "dovecot", "bare"):
+                runs = points.get((server, cache, pw, n), [])
                 bad = sum(r["error"] + (r["fail"] if pw == "right" else r["ok"]) for r in runs)
                 if bad:
                     anomalies.append(f"{server} {pw} password, cache {cache}, c={n}: {bad:.0f} replies "
@@ -64,22 +66,17 @@ def point_table(points, conc, limits, hash_ms):
 
 def bare_table(points, conc, limits, hash_ms):
     """The bare server's rows beside authd's and Dovecot's: a login with nothing around it,
-    and authd as a share of that. Returns (markdown or "", anomalies)."""
+    and authd as a share of that. "" without bare server points."""
     if not any(k[0] == "bare" for k in points):
-        return "", []
+        return ""
     lines = ["| password | cache | conns | bare server auths/s | p50 / p99 ms | of limit | p50 over one hash "
              "| bare / Dovecot | authd auths/s | authd of bare |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    anomalies = []
     for n in conc:
         ceiling = med(limits[n], "verifications_per_s")
         for pw, cache in ROWS:
             b, a, d = (points.get((who, cache, pw, n), []) for who in ("bare", "authd", "dovecot"))
             if not b:
                 continue
-            bad = sum(r["error"] + (r["fail"] if pw == "right" else r["ok"]) for r in b)
-            if bad:
-                anomalies.append(f"bare {pw} password, cache {cache}, c={n}: {bad:.0f} replies were errors "
-                                 "or the wrong answer")
             rate, hashes = med(b, "auths_per_s"), cache == "off"
             share = f"{100 * rate / ceiling:.1f}%" if ceiling and hashes else "-"
             over = f"{100 * (med(b, 'p50_ms') / hash_ms - 1):+.1f}%" if hash_ms and n == 1 and hashes else "-"
@@ -99,7 +96,7 @@ a right password it verified before is answered from memory: one socket round tr
 any cache can cost. Where it misses a target too, the limit is there and not in authd.
 
 {chr(10).join(lines)}
-""", anomalies
+"""
 
 
 def limits_text(conc, limits):

@@ -115,7 +115,7 @@ class NetstringReader : ReadBuffer {
 };
 
 // Listens on path (mode 0666) and runs serve(fd, n) on a new detached thread for the n-th
-// connection (from 1); serve closes fd. Returns 1 if the socket cannot be made; else runs
+// connection (from 1), closing fd when serve returns. Returns 1 if the socket cannot be made; else runs
 // until killed.
 template <class Serve>
 int serve_unix_socket(const char* tool, const char* path, Serve serve) {
@@ -132,7 +132,10 @@ int serve_unix_socket(const char* tool, const char* path, Serve serve) {
   for (unsigned long n = 1;; ++n) {
     int fd = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
-    std::thread(serve, fd, n).detach();
+    std::thread([serve, fd, n] {
+      serve(fd, n);
+      ::close(fd);
+    }).detach();
   }
 }
 

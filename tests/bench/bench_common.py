@@ -1,7 +1,7 @@
 """bench_common.py - what the benchmark scripts share: the machine and a peer's version
 for the report, tearing the peers down, the bare reference servers, a process tree and its
-CPU time, and for delivery the agents' Maildir setup and what landed. The scripts put tests/integration on sys.path
-before importing this."""
+CPU time, and for delivery the agents' Maildir setup and what landed. The scripts put
+tests/integration on sys.path before importing this."""
 
 import os
 import platform

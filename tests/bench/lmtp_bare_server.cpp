@@ -184,7 +184,6 @@ void serve(int fd, unsigned long) {
       alive = bench::send_all(fd, "500 5.5.1 Unknown command\r\n");
     }
   }
-  ::close(fd);
 }
 
 }  // namespace

@@ -40,14 +40,11 @@ std::string answer(bench::SqlSession& sql, std::string_view request) {
 }
 
 void serve(int fd, unsigned long) {
-  {
-    bench::SqlSession sql(g_target);
-    bench::NetstringReader requests(fd, kMaxRequest);
-    std::string_view request;
-    while (requests.next(&request) && bench::send_all(fd, netstring(answer(sql, request)))) {
-    }
+  bench::SqlSession sql(g_target);
+  bench::NetstringReader requests(fd, kMaxRequest);
+  std::string_view request;
+  while (requests.next(&request) && bench::send_all(fd, netstring(answer(sql, request)))) {
   }
-  ::close(fd);
 }
 
 }  // namespace
